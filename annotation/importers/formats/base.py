@@ -1,0 +1,182 @@
+"""What a format adapter is, the context it parses in, and small strict field readers."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from annotation.importers.records import ImportIssue, ImportItem, RowError
+from annotation.messages import validate_messages
+
+MAX_WARNINGS = 100
+
+
+@dataclass
+class ParseContext:
+    """Per-file state shared by the rows of one import: options, companion files, warnings and counters."""
+
+    project_slug: str
+    path: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    warnings: list[ImportIssue] = field(default_factory=list)
+    warning_count: int = 0
+    counters: Counter[str] = field(default_factory=Counter)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def warn(self, row: int | None, field_name: str | None, message: str) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(ImportIssue(row, field_name, message))
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] += n
+
+    def default_judge_name(self) -> str:
+        return str(self.options.get("judge") or f"{self.project_slug}:imported")
+
+
+class Format:
+    """A data format: how to recognise it from its columns and turn one row into import items."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # Columns that must all be present for detection, and that each row must carry.
+    required: ClassVar[frozenset[str]]
+    # Columns whose presence rules this format out (so the more specific format wins).
+    excluded: ClassVar[frozenset[str]] = frozenset()
+    # Rows refer to prompts of an earlier import instead of defining them.
+    refers_to_existing: ClassVar[bool] = False
+
+    def matches(self, columns: set[str]) -> bool:
+        return self.required <= columns and not (self.excluded & columns)
+
+    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+        raise NotImplementedError  # each format implements this
+
+    def finish(self, ctx: ParseContext) -> None:
+        """Called once after every row has been parsed; reports file-level findings."""
+
+
+# --- strict field readers: each raises RowError naming the field ---------------------------------------------
+
+
+def require(row: dict[str, Any], name: str) -> Any:
+    if name not in row:
+        raise RowError(name, "missing")
+    value = row[name]
+    if value is None:
+        raise RowError(name, "is null")
+    return value
+
+
+def get_str(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = require(row, name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RowError(name, f"must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise RowError(name, "is empty")
+    return value
+
+
+def get_optional_str(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise RowError(name, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def get_int(row: dict[str, Any], name: str, *, allowed: set[int] | None = None) -> int:
+    value = require(row, name)
+    number: int
+    if isinstance(value, bool):
+        raise RowError(name, "must be an integer, got a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        raise RowError(name, f"must be an integer, got {value!r}"[:200])
+    if allowed is not None and number not in allowed:
+        raise RowError(name, f"must be one of {sorted(allowed)}, got {number}")
+    return number
+
+
+def get_optional_float(row: dict[str, Any], name: str) -> float | None:
+    value = row.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RowError(name, "must be a number, got a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RowError(name, f"must be a number, got {value!r}"[:200]) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise RowError(name, "must be a finite number")
+    return number
+
+
+class CsvCell(str):
+    """A value read from a CSV cell: the only kind of string that may hold nested JSON (CSV has no lists)."""
+
+
+def parse_json_cell(value: Any, name: str) -> Any:
+    """CSV cells hold nested values (message lists, lists of scores) as JSON text; other containers are typed."""
+    if isinstance(value, CsvCell):
+        stripped = value.strip()
+        if stripped[:1] in ("[", "{"):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError as error:
+                raise RowError(name, f"holds invalid JSON: {error.msg}") from None
+    return value
+
+
+def get_list(row: dict[str, Any], name: str) -> list[Any]:
+    value = parse_json_cell(require(row, name), name)
+    if not isinstance(value, list):
+        raise RowError(name, f"must be a list, got {type(value).__name__}")
+    return value
+
+
+def get_messages(row: dict[str, Any], name: str) -> list[dict[str, str]]:
+    value = parse_json_cell(require(row, name), name)
+    try:
+        return validate_messages(value)
+    except ValueError as error:
+        raise RowError(name, str(error)) from None
+
+
+def text_or_messages(row: dict[str, Any], name: str) -> str | list[dict[str, str]]:
+    """TRL columns are plain strings or conversational message lists."""
+    raw = require(row, name)
+    try:
+        value = parse_json_cell(raw, name)
+    except RowError:
+        value = str(raw)  # a CSV cell that merely starts with a bracket is text
+    if isinstance(value, list) and isinstance(raw, CsvCell):
+        try:
+            return validate_messages(value)
+        except ValueError:
+            value = str(raw)  # JSON-looking text, not a conversation
+    if isinstance(value, str):
+        if not value.strip():
+            raise RowError(name, "is empty")
+        return str(value)
+    if isinstance(value, list):
+        try:
+            return validate_messages(value)
+        except ValueError as error:
+            raise RowError(name, str(error)) from None
+    raise RowError(name, f"must be a string or a list of messages, got {type(value).__name__}")

@@ -1,0 +1,320 @@
+"""Listwise rows (a prompt with N responses and ranks or scores, optionally per criterion) and OpenAssistant trees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotation.importers.formats.base import (
+    Format,
+    ParseContext,
+    get_list,
+    get_optional_str,
+    get_str,
+    parse_json_cell,
+    require,
+    text_or_messages,
+)
+from annotation.importers.formats.pairwise import prompt_messages
+from annotation.importers.records import (
+    ImportItem,
+    JudgeRef,
+    JudgmentIn,
+    PromptIn,
+    ResponseIn,
+    RowError,
+    content_id,
+    ranking_from_ranks,
+    ranking_from_scores,
+)
+
+
+def check_ranks(ranks: list[Any], n: int, field_name: str) -> list[int]:
+    """Ranks for n responses: 1 (or 0) is best, equal ranks are ties. Dense (1,1,2) and competition (1,1,3) forms
+    are accepted; anything else is not a ranking and is refused rather than guessed at."""
+    if len(ranks) != n:
+        raise RowError(field_name, f"has {len(ranks)} ranks for {n} responses")
+    clean: list[int] = []
+    for rank in ranks:
+        if isinstance(rank, bool) or not isinstance(rank, (int, float)) or float(rank) != int(rank):
+            raise RowError(field_name, f"rank {rank!r} is not an integer")
+        clean.append(int(rank))
+    base = min(clean)
+    if base not in (0, 1):
+        raise RowError(field_name, f"{clean} is not a ranking: the best rank must be 0 or 1")
+    shifted = [r - base + 1 for r in clean]
+    distinct = sorted(set(shifted))
+    dense = distinct == list(range(1, len(distinct) + 1))
+    competition = all(r == 1 + sum(1 for other in shifted if other < r) for r in shifted)
+    if not (dense or competition):
+        raise RowError(
+            field_name, f"{clean} is not a permutation of {base}..{base + n - 1} (equal ranks mark ties)"
+        )
+    return shifted
+
+
+def _scores(values: list[Any], n: int, field_name: str) -> list[float]:
+    if len(values) != n:
+        raise RowError(field_name, f"has {len(values)} scores for {n} responses")
+    out: list[float] = []
+    for value in values:
+        if isinstance(value, bool):
+            raise RowError(field_name, "scores must be numbers, not booleans")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RowError(field_name, f"score {value!r} is not a number") from None
+        if number != number:
+            raise RowError(field_name, "scores must not be NaN")
+        out.append(number)
+    return out
+
+
+class Listwise(Format):
+    name = "listwise"
+    description = (
+        "A prompt with N responses and `ranks` (1 = best, equal = tie) or `scores` (higher = better), or `ratings` "
+        "keyed by rating source (one judgment each); optional `criteria` {name: [rating per response]}, "
+        "`prompt_id`, `category`, `judge`. Responses are strings or {text, id, generator, metadata}. Also reads "
+        "UltraFeedback rows (instruction, completions with annotations and overall_score)."
+    )
+    required = frozenset({"responses"})
+
+    def matches(self, columns: set[str]) -> bool:
+        return ("responses" in columns and bool({"ranks", "scores", "ratings"} & columns)) or {
+            "instruction",
+            "completions",
+        } <= columns
+
+    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+        if "completions" in row and "responses" not in row:
+            return self._parse_ultrafeedback(row, ctx)
+        prompt = prompt_messages(text_or_messages(row, "prompt"))
+        responses = self._responses(get_list(row, "responses"))
+        ids = [r.external_id for r in responses]
+        criteria = self._criteria(row, len(responses), ids)
+        judge_name = get_optional_str(row, "judge") or ctx.default_judge_name()
+        judgments: list[JudgmentIn] = []
+        if "ratings" in row:
+            ratings = parse_json_cell(require(row, "ratings"), "ratings")
+            if not isinstance(ratings, dict) or not ratings:
+                raise RowError("ratings", "must be an object {rating source: [score per response]}")
+            for source, values in ratings.items():
+                if not isinstance(values, list):
+                    raise RowError(f"ratings.{source}", "must be a list of scores")
+                scores = dict(zip(ids, _scores(values, len(ids), f"ratings.{source}"), strict=True))
+                judgments.append(
+                    JudgmentIn(
+                        judge=JudgeRef(name=f"{ctx.project_slug}:{source}", kind="imported"),
+                        ranking=ranking_from_scores(scores),
+                        scores=scores,
+                        comparison_order=ids,
+                    )
+                )
+        elif "ranks" in row:
+            ranks = check_ranks(get_list(row, "ranks"), len(ids), "ranks")
+            judgments.append(
+                JudgmentIn(
+                    judge=JudgeRef(name=judge_name, kind="imported"),
+                    ranking=ranking_from_ranks(dict(zip(ids, ranks, strict=True))),
+                    criteria=criteria,
+                    comparison_order=ids,
+                )
+            )
+        elif "scores" in row:
+            scores = dict(zip(ids, _scores(get_list(row, "scores"), len(ids), "scores"), strict=True))
+            judgments.append(
+                JudgmentIn(
+                    judge=JudgeRef(name=judge_name, kind="imported"),
+                    ranking=ranking_from_scores(scores),
+                    scores=scores,
+                    criteria=criteria,
+                    comparison_order=ids,
+                )
+            )
+        else:
+            raise RowError("ranks", "missing: give ranks, scores or ratings")
+        return [
+            ImportItem(
+                prompt=PromptIn(
+                    external_id=get_optional_str(row, "prompt_id") or content_id(prompt, "p-"),
+                    messages=prompt,
+                    category=get_optional_str(row, "category"),
+                ),
+                responses=responses,
+                judgments=judgments,
+            )
+        ]
+
+    @staticmethod
+    def _responses(values: list[Any]) -> list[ResponseIn]:
+        if len(values) < 2:
+            raise RowError("responses", f"needs at least 2 responses, got {len(values)}")
+        responses: list[ResponseIn] = []
+        for index, value in enumerate(values):
+            where = f"responses[{index}]"
+            if isinstance(value, str):
+                text, external_id, generator, metadata = value, "", "", {}
+            elif isinstance(value, dict):
+                text = get_str(value, "text") if "text" in value else get_str(value, "response")
+                external_id = get_optional_str(value, "id")
+                generator = get_optional_str(value, "generator") or get_optional_str(value, "model")
+                metadata = value.get("metadata") or {}
+                if not isinstance(metadata, dict):
+                    raise RowError(f"{where}.metadata", "must be an object")
+            else:
+                raise RowError(where, f"must be a string or an object, got {type(value).__name__}")
+            if not text.strip():
+                raise RowError(where, "is empty")
+            responses.append(
+                ResponseIn(
+                    external_id=external_id or content_id([text], "r-"), text=text, generator=generator, metadata=metadata
+                )
+            )
+        seen: set[str] = set()
+        for index, response in enumerate(responses):
+            if response.external_id in seen:
+                raise RowError(f"responses[{index}]", f"duplicate response id {response.external_id!r} in this row")
+            seen.add(response.external_id)
+        return responses
+
+    @staticmethod
+    def _criteria(row: dict[str, Any], n: int, ids: list[str]) -> dict[str, Any]:
+        if row.get("criteria") in (None, ""):
+            return {}
+        criteria = parse_json_cell(row["criteria"], "criteria")
+        if not isinstance(criteria, dict):
+            raise RowError("criteria", "must be an object {criterion: [rating per response]}")
+        out: dict[str, Any] = {}
+        for key, values in criteria.items():
+            if not isinstance(values, list):
+                raise RowError(f"criteria.{key}", "must be a list with one rating per response")
+            out[key] = dict(zip(ids, _scores(values, n, f"criteria.{key}"), strict=True))
+        return out
+
+    def _parse_ultrafeedback(self, row: dict[str, Any], ctx: ParseContext) -> list[ImportItem]:
+        instruction = get_str(row, "instruction")
+        completions = get_list(row, "completions")
+        responses: list[ResponseIn] = []
+        criteria: dict[str, dict[str, float]] = {}
+        scores: dict[str, float] = {}
+        for index, completion in enumerate(completions):
+            where = f"completions[{index}]"
+            if not isinstance(completion, dict):
+                raise RowError(where, "must be an object")
+            text = get_str(completion, "response")
+            generator = get_optional_str(completion, "model")
+            response = ResponseIn(external_id=content_id([text], "r-"), text=text, generator=generator)
+            responses.append(response)
+            for criterion, annotation in (completion.get("annotations") or {}).items():
+                rating = annotation.get("Rating") if isinstance(annotation, dict) else annotation
+                try:
+                    criteria.setdefault(criterion, {})[response.external_id] = float(rating)
+                except (TypeError, ValueError):
+                    ctx.warn(None, f"{where}.annotations.{criterion}", f"rating {rating!r} is not a number; left out")
+            if completion.get("overall_score") is not None:
+                scores[response.external_id] = float(completion["overall_score"])
+        if len(responses) < 2:
+            raise RowError("completions", "needs at least 2 completions")
+        ids = [r.external_id for r in responses]
+        if len(set(ids)) != len(ids):
+            raise RowError("completions", "two completions have the same text")
+        if len(scores) != len(ids):
+            # No overall score: rank by the mean of the criteria ratings.
+            scores = {
+                rid: sum(c[rid] for c in criteria.values() if rid in c) / max(1, sum(1 for c in criteria.values() if rid in c))
+                for rid in ids
+            }
+        prompt = [{"role": "user", "content": instruction}]
+        return [
+            ImportItem(
+                prompt=PromptIn(
+                    external_id=get_optional_str(row, "prompt_id") or content_id(prompt, "p-"),
+                    messages=prompt,
+                    category=get_optional_str(row, "source"),
+                ),
+                responses=responses,
+                judgments=[
+                    JudgmentIn(
+                        judge=JudgeRef(name=get_optional_str(row, "judge") or ctx.default_judge_name(), kind="llm"),
+                        ranking=ranking_from_scores(scores),
+                        scores=scores,
+                        criteria=criteria,
+                        comparison_order=ids,
+                    )
+                ],
+            )
+        ]
+
+
+class OpenAssistantTrees(Format):
+    name = "oasst-trees"
+    description = (
+        "OpenAssistant message trees, one per row: every group of ranked sibling assistant replies becomes a prompt "
+        "(the conversation path above it) with one listwise judgment (rank 0 = best)."
+    )
+    required = frozenset({"message_tree_id", "prompt"})
+
+    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+        tree_id = get_str(row, "message_tree_id")
+        root = require(row, "prompt")
+        if not isinstance(root, dict):
+            raise RowError("prompt", "must be the root message object")
+        judge = JudgeRef(name=str(ctx.options.get("judge") or "oasst:rankers"), kind="imported")
+        items: list[ImportItem] = []
+        # Iterative walk: trees can be deep, and recursion limits are not a data-format property.
+        stack: list[tuple[dict[str, Any], list[dict[str, str]], str]] = [(root, [], "prompt")]
+        while stack:
+            message, path, where = stack.pop()
+            role = {"prompter": "user", "assistant": "assistant"}.get(message.get("role"))  # type: ignore[arg-type]
+            if role is None:
+                raise RowError(f"{where}.role", f"must be 'prompter' or 'assistant', got {message.get('role')!r}")
+            text = message.get("text")
+            if not isinstance(text, str):
+                raise RowError(f"{where}.text", "missing or not a string")
+            conversation = [*path, {"role": role, "content": text}]
+            replies = message.get("replies") or []
+            if not isinstance(replies, list):
+                raise RowError(f"{where}.replies", "must be a list")
+            ranked = [r for r in replies if isinstance(r, dict) and r.get("role") == "assistant" and r.get("rank") is not None]
+            if len(ranked) >= 2 and role == "user":
+                items.append(self._group(message, conversation, replies, ranked, tree_id, judge, where))
+            for index, reply in enumerate(replies):
+                if not isinstance(reply, dict):
+                    raise RowError(f"{where}.replies[{index}]", "must be a message object")
+                stack.append((reply, conversation, f"{where}.replies[{index}]"))
+        ctx.count("ranked_groups", len(items))
+        return items
+
+    @staticmethod
+    def _group(message, conversation, replies, ranked, tree_id, judge, where) -> ImportItem:  # type: ignore[no-untyped-def]
+        responses = []
+        for index, reply in enumerate(replies):
+            if reply.get("role") != "assistant":
+                continue
+            message_id = reply.get("message_id")
+            if not isinstance(message_id, str) or not message_id:
+                raise RowError(f"{where}.replies[{index}].message_id", "missing")
+            responses.append(
+                ResponseIn(
+                    external_id=message_id,
+                    text=str(reply.get("text", "")),
+                    generator=str(reply.get("model_name") or ("synthetic" if reply.get("synthetic") else "human")),
+                    metadata={k: reply[k] for k in ("emojis", "labels", "lang", "review_count", "rank") if k in reply},
+                )
+            )
+        ranks = [r["rank"] for r in ranked]
+        dense = check_ranks(ranks, len(ranks), f"{where}.replies.rank")
+        ranking = ranking_from_ranks({r["message_id"]: rank for r, rank in zip(ranked, dense, strict=True)})
+        parent_id = message.get("message_id")
+        if not isinstance(parent_id, str) or not parent_id:
+            raise RowError(f"{where}.message_id", "missing")
+        return ImportItem(
+            prompt=PromptIn(
+                external_id=parent_id,
+                messages=conversation,
+                category=str(message.get("lang") or ""),
+                metadata={"message_tree_id": tree_id, "depth": len(conversation)},
+            ),
+            responses=responses,
+            judgments=[JudgmentIn(judge=judge, ranking=ranking, comparison_order=[r["message_id"] for r in ranked])],
+        )

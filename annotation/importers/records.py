@@ -1,0 +1,117 @@
+"""Normalised import records: what every format adapter turns a source row into.
+
+Adapters know nothing of the database; they produce these plain dataclasses (or raise RowError), and the
+writer resolves external ids to rows. A ranking is a list of groups of response external ids, best group
+first; ids inside one group are tied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RowError(Exception):
+    """A problem with one field of one row; the service adds the row number."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    row: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = "file" if self.row is None else f"row {self.row}"
+        return f"{where}, {self.field or '-'}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+@dataclass
+class ResponseIn:
+    external_id: str
+    text: str
+    generator: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    conversation: list[dict[str, str]] | None = None
+
+
+@dataclass
+class PromptIn:
+    external_id: str
+    messages: list[dict[str, str]]
+    category: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JudgeRef:
+    name: str
+    kind: str  # a Judge.Kind value
+
+
+@dataclass
+class JudgmentIn:
+    judge: JudgeRef
+    ranking: list[list[str]]
+    scores: dict[str, float] | None = None
+    margin: float | None = None
+    strength: int | None = None
+    criteria: dict[str, Any] = field(default_factory=dict)
+    rationale: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Canonical response order of the comparison (A, B, ...); defaults to the ranking flattened.
+    comparison_order: list[str] | None = None
+
+    def response_ids(self) -> list[str]:
+        if self.comparison_order is not None:
+            return list(self.comparison_order)
+        return [rid for group in self.ranking for rid in group]
+
+
+@dataclass
+class ImportItem:
+    """One prompt with the responses a row brings and the judgments it carries.
+
+    `prompt` is a PromptIn when the row defines the prompt, or the external id (str) of a prompt that must
+    already exist in the project (judge verdict files that refer to an earlier import).
+    """
+
+    prompt: PromptIn | str
+    responses: list[ResponseIn] = field(default_factory=list)
+    judgments: list[JudgmentIn] = field(default_factory=list)
+
+    @property
+    def prompt_external_id(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt.external_id
+
+
+def content_id(value: Any, prefix: str) -> str:
+    """A stable external id from content, for sources that carry no ids (TRL pairs, HH transcripts)."""
+    payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return f"{prefix}{hashlib.blake2b(payload, digest_size=10).hexdigest()}"
+
+
+def ranking_from_scores(scores: dict[str, float]) -> list[list[str]]:
+    """Higher score is better; equal scores are tied."""
+    by_score: dict[float, list[str]] = {}
+    for rid, score in scores.items():
+        by_score.setdefault(score, []).append(rid)
+    return [by_score[score] for score in sorted(by_score, reverse=True)]
+
+
+def ranking_from_ranks(ranks: dict[str, int]) -> list[list[str]]:
+    """Lower rank is better; equal ranks are tied. Gaps are allowed here; placements are made dense later."""
+    by_rank: dict[int, list[str]] = {}
+    for rid, rank in ranks.items():
+        by_rank.setdefault(rank, []).append(rid)
+    return [by_rank[rank] for rank in sorted(by_rank)]

@@ -1,0 +1,140 @@
+"""Checks an import item against the rest of the file and against the project, before anything is written.
+
+Memory stays bounded at a million rows: duplicates are tracked by 64-bit hashes, and content is only remembered
+for explicit ids (a content-derived id already implies its content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from annotation.importers.records import ImportItem, JudgmentIn, PromptIn, RowError
+from annotation.models import Judge, Project, Prompt, Response
+
+MAX_EXTERNAL_ID = 255
+
+
+def _hash64(*parts: Any) -> int:
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big")
+
+
+def _content_derived(external_id: str) -> bool:
+    return external_id.startswith(("p-", "r-"))
+
+
+class ItemValidator:
+    def __init__(self, *, project: Project, refers_to_existing: bool) -> None:
+        self.project = project
+        self.refers_to_existing = refers_to_existing
+        self._prompt_content: dict[int, tuple[int, int]] = {}  # hash(prompt id) -> (hash(content), row)
+        self._response_content: dict[int, tuple[int, int]] = {}
+        self._judgment_rows: dict[int, int] = {}  # hash(judge, prompt, response set) -> first row
+        self._judge_kinds: dict[str, str] = dict(Judge.objects.values_list("name", "kind"))
+        self._project_has_prompts = Prompt.objects.filter(project=project).exists()
+        # Existing prompts/responses, fetched lazily per batch of referenced ids.
+        self._pending: list[tuple[int, ImportItem]] = []
+
+    def check(self, item: ImportItem, row: int) -> None:
+        """Raise RowError for the first problem of this item that needs no database."""
+        prompt = item.prompt
+        if isinstance(prompt, PromptIn):
+            self._check_prompt(prompt, row)
+        elif not self.refers_to_existing:
+            raise RowError("prompt", "missing")
+        response_ids = [r.external_id for r in item.responses]
+        if len(set(response_ids)) != len(response_ids):
+            raise RowError("responses", "two responses of this row have the same id")
+        for response in item.responses:
+            if not response.external_id or len(response.external_id) > MAX_EXTERNAL_ID:
+                raise RowError("responses", f"response id must be 1-{MAX_EXTERNAL_ID} characters")
+            if not _content_derived(response.external_id):
+                key = _hash64(item.prompt_external_id, response.external_id)
+                content = _hash64(response.text, response.conversation)
+                first = self._response_content.setdefault(key, (content, row))
+                if first[0] != content:
+                    raise RowError(
+                        "responses", f"response {response.external_id!r} has different text than at row {first[1]}"
+                    )
+        for judgment in item.judgments:
+            self._check_judgment(item, judgment, set(response_ids), row)
+
+    def _check_prompt(self, prompt: PromptIn, row: int) -> None:
+        if not prompt.external_id or len(prompt.external_id) > MAX_EXTERNAL_ID:
+            raise RowError("prompt_id", f"must be 1-{MAX_EXTERNAL_ID} characters")
+        if _content_derived(prompt.external_id):
+            return
+        key = _hash64(prompt.external_id)
+        content = _hash64(prompt.messages, prompt.category)
+        first = self._prompt_content.setdefault(key, (content, row))
+        if first[0] != content:
+            raise RowError("prompt_id", f"duplicate id {prompt.external_id!r} with different content than row {first[1]}")
+
+    def _check_judgment(self, item: ImportItem, judgment: JudgmentIn, response_ids: set[str], row: int) -> None:
+        ranked = [rid for group in judgment.ranking for rid in group]
+        if any(not group for group in judgment.ranking):
+            raise RowError("ranking", "has an empty group")
+        if len(set(ranked)) != len(ranked):
+            raise RowError("ranking", "places a response twice")
+        if len(ranked) < 2:
+            raise RowError("ranking", "orders fewer than 2 responses")
+        if sorted(judgment.response_ids()) != sorted(ranked):
+            raise RowError("ranking", "does not order exactly the responses of its comparison")
+        if item.responses and not set(ranked) <= response_ids:
+            raise RowError("ranking", "refers to a response this row does not define")
+        known_kind = self._judge_kinds.setdefault(judgment.judge.name, judgment.judge.kind)
+        if known_kind != judgment.judge.kind:
+            raise RowError("judge", f"judge {judgment.judge.name!r} exists as kind {known_kind!r}, not {judgment.judge.kind!r}")
+        key = _hash64(judgment.judge.name, item.prompt_external_id, sorted(ranked))
+        first = self._judgment_rows.setdefault(key, row)
+        if first != row:
+            raise RowError(
+                "judge", f"duplicate: {judgment.judge.name!r} already judged these responses of this prompt at row {first}"
+            )
+
+    # -- checks against the database, a batch at a time ----------------------------------------------------------
+
+    def needs_database(self) -> bool:
+        return self.refers_to_existing or self._project_has_prompts
+
+    def check_against_database(self, batch: list[tuple[int, ImportItem]]) -> list[tuple[int, RowError]]:
+        """Prompts that must exist do; prompts that exist are not redefined with other content."""
+        if not batch or not self.needs_database():
+            return []
+        wanted = {item.prompt_external_id for _, item in batch}
+        prompts = {
+            p.external_id: p
+            for p in Prompt.objects.filter(project=self.project, external_id__in=wanted).only("id", "external_id", "messages")
+        }
+        responses: dict[tuple[str, str], str] = {}
+        for prompt_ext, response_ext, text in Response.objects.filter(
+            prompt__project=self.project, prompt__external_id__in=wanted
+        ).values_list("prompt__external_id", "external_id", "text"):
+            responses[(prompt_ext, response_ext)] = text
+        problems: list[tuple[int, RowError]] = []
+        for row, item in batch:
+            stored = prompts.get(item.prompt_external_id)
+            if isinstance(item.prompt, str):
+                if stored is None:
+                    problems.append((row, RowError("prompt", f"unknown id {item.prompt!r}: import the data it refers to first")))
+                    continue
+                needed = {rid for j in item.judgments for rid in j.response_ids()}
+                missing = sorted(rid for rid in needed if (item.prompt, rid) not in responses)
+                if missing:
+                    problems.append((row, RowError("responses", f"prompt {item.prompt!r} has no response {missing[0]!r}")))
+                continue
+            if stored is not None and stored.messages != item.prompt.messages:
+                problems.append(
+                    (row, RowError("prompt_id", f"prompt {item.prompt_external_id!r} exists in the project with other messages"))
+                )
+                continue
+            for response in item.responses:
+                text = responses.get((item.prompt_external_id, response.external_id))
+                if text is not None and text != response.text:
+                    problems.append(
+                        (row, RowError("responses", f"response {response.external_id!r} exists with different text"))
+                    )
+                    break
+        return problems

@@ -1,0 +1,309 @@
+"""The judgment data model (DESIGN.md §2): a judgment is one judge's ordering of a comparison's responses.
+
+Orderings are stored as Placement rows (rank per response, 1 = best, equal ranks = tie) so SQL can join,
+filter and aggregate on them. Comparison and Judgment carry a denormalised `project` so the per-project
+queries of exports and overviews need no three-table join.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from workbench.models import BaseModel
+
+
+class Project(BaseModel):
+    class Kind(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise"
+        LISTWISE = "listwise", "Listwise"
+
+    class Rationale(models.TextChoices):
+        OFF = "off", "Off"
+        OPTIONAL = "optional", "Optional"
+        REQUIRED = "required", "Required"
+
+    class QueueOrder(models.TextChoices):
+        SEQUENTIAL = "sequential", "Sequential"
+        RANDOM = "random", "Random"
+        FEWEST_FIRST = "fewest_first", "Fewest judgments first"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PAIRWISE)
+    list_size = models.PositiveSmallIntegerField(default=2)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Distinct annotators per comparison.")
+    allow_ties = models.BooleanField(default=True)
+    allow_both_bad = models.BooleanField(default=False)
+    strength_scale = models.JSONField(
+        default=list, blank=True, help_text='Labels from weakest to strongest, e.g. ["slightly", "clearly", "much"]; empty = off.'
+    )
+    criteria = models.JSONField(default=list, blank=True, help_text='[{"key", "label", "scale"}]')
+    rationale = models.CharField(max_length=16, choices=Rationale.choices, default=Rationale.OPTIONAL)
+    guidelines_md = models.TextField(blank=True)
+    lease_minutes = models.PositiveSmallIntegerField(default=30)
+    queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.SEQUENTIAL)
+    source = models.TextField(blank=True, help_text="Where the data came from: citation, licence, URL.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(list_size__gte=2), name="project_list_size_at_least_2"),
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_at_least_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(BaseModel):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator", "Annotator"
+        RESEARCHER = "researcher", "Researcher"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class Prompt(BaseModel):
+    """A conversation: `messages` is a list of {"role", "content"}; the responses continue it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=255)
+    messages = models.JSONField()
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["project", "external_id"], name="prompt_unique_external_id")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.external_id}"
+
+    def clean(self) -> None:
+        from annotation.messages import validate_messages
+
+        try:
+            validate_messages(self.messages)
+        except ValueError as error:
+            raise ValidationError({"messages": str(error)}) from error
+
+
+class Response(BaseModel):
+    """One answer to a prompt. `conversation` is set only where this response's own earlier turns differ from
+    the shared prompt (MT-Bench turn 2, HH rows whose transcripts diverge early): it is then the whole
+    conversation this response ends, and `text` its last assistant turn."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    external_id = models.CharField(max_length=255)
+    text = models.TextField()
+    generator = models.CharField(max_length=200, blank=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    conversation = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "external_id"], name="response_unique_external_id")]
+
+    def __str__(self) -> str:
+        return f"{self.prompt_id}/{self.external_id}"
+
+
+class Comparison(BaseModel):
+    """A set of one prompt's responses put before judges together: the unit of assignment and overlap.
+    `key` is the sorted response ids joined by commas, so a response set has one comparison per prompt."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    key = models.CharField(max_length=512)
+    responses = models.ManyToManyField(Response, through="ComparisonResponse", related_name="comparisons")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "key"], name="comparison_unique_response_set")]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk} of prompt {self.prompt_id}"
+
+    @staticmethod
+    def key_for(response_ids: list[int] | tuple[int, ...]) -> str:
+        return ",".join(str(i) for i in sorted(response_ids))
+
+
+class ComparisonResponse(models.Model):
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="members")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(help_text="Canonical position (A = 0, B = 1, ...).")
+
+    class Meta:
+        ordering = ["comparison_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "response"], name="comparison_response_unique"),
+            models.UniqueConstraint(fields=["comparison", "position"], name="comparison_position_unique"),
+        ]
+
+
+class Judge(BaseModel):
+    class Kind(models.TextChoices):
+        HUMAN = "human", "Human"
+        REWARD_MODEL = "reward_model", "Reward model"
+        LLM = "llm", "LLM judge"
+        IMPORTED = "imported", "Imported source"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    name = models.CharField(max_length=200, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="judge"
+    )
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class ImportJob(BaseModel):
+    """One file imported into one project; the row is the job's state for the page and the worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    path = models.CharField(max_length=1024)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=64, blank=True, help_text="Empty = detect from the columns.")
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    phase = models.CharField(max_length=32, blank=True)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.original_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.bytes_total:
+            return 0
+        # The file is read twice (validate, then write); each pass is half the bar.
+        passes_done = 1 if self.phase == "write" else 0
+        return min(99, int(50 * passes_done + 50 * self.bytes_done / self.bytes_total))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Judgment(BaseModel):
+    class Source(models.TextChoices):
+        UI = "ui", "Annotation UI"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        MODEL = "model", "Model scoring"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXCLUDED = "excluded", "Excluded"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
+    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="judgments")
+    strength = models.SmallIntegerField(null=True, blank=True, help_text="Index into the strength scale; for imports, the margin.")
+    margin = models.FloatField(null=True, blank=True, help_text="Numeric preference margin (TRL `margin`).")
+    criteria = models.JSONField(default=dict, blank=True)
+    rationale = models.TextField(blank=True)
+    shown_order = models.JSONField(default=list, blank=True, help_text="Response ids in the order they were shown.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    client_token = models.CharField(max_length=64, null=True, blank=True)
+    import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["judge", "comparison"], condition=Q(status="active"), name="judgment_one_active_per_judge"
+            ),
+            models.UniqueConstraint(
+                fields=["judge", "client_token"],
+                condition=Q(client_token__isnull=False),
+                name="judgment_unique_client_token",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "judge"], name="judgment_project_judge")]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk} by {self.judge_id} on {self.comparison_id}"
+
+
+class Placement(models.Model):
+    """A response's place in a judgment: rank 1 is best; equal ranks are ties; ranks are dense."""
+
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="placements")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="placements")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["judgment_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["judgment", "response"], name="placement_unique_response"),
+            models.CheckConstraint(condition=Q(rank__gte=1), name="placement_rank_positive"),
+        ]
+
+
+class Assignment(BaseModel):
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED, db_index=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    judgment = models.OneToOneField(Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment")
+    shown_order = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "annotator"],
+                condition=Q(status__in=["leased", "done"]),
+                name="assignment_one_open_per_annotator",
+            )
+        ]
