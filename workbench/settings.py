@@ -99,6 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
+# Password of the demo users made by `manage.py load_demo`; empty = generate one and keep it in the data directory.
+WORKBENCH_ADMIN_PASSWORD = env_str("WORKBENCH_ADMIN_PASSWORD", "")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

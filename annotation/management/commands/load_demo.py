@@ -1,0 +1,108 @@
+"""Create the demo users and projects and import the demo data (idempotent: a second run changes nothing).
+
+Prints the login credentials. Passwords come from WORKBENCH_ADMIN_PASSWORD, or are generated once and kept in the
+data directory (mode 600) so every start prints the same ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from annotation.models import Membership, Project
+from annotation.services.imports import import_file
+from annotation.services.projects import membership_set, project_create
+
+DEMO_DIR = Path(settings.BASE_DIR) / "demo_data"
+
+DEMO_PROJECTS: list[dict[str, Any]] = [
+    {
+        "slug": "demo-hh-harmless",
+        "name": "HH-RLHF harmless (demo)",
+        "kind": "pairwise",
+        "description": "300 pairs from Anthropic's HH-RLHF harmless-base test split: multi-turn red-teaming chats.",
+        "source": "Anthropic HH-RLHF (MIT), Bai et al. 2022. demo_data/hh_rlhf/",
+        "files": [("hh_rlhf/harmless-base_test.first300.jsonl.gz", {"judge": "hh-rlhf:crowdworkers"})],
+    },
+    {
+        "slug": "demo-oasst",
+        "name": "OpenAssistant rankings (demo)",
+        "kind": "listwise",
+        "list_size": 4,
+        "description": "30 OpenAssistant conversation trees; each group of ranked sibling replies is a listwise judgment.",
+        "source": "OpenAssistant Conversations (Apache-2.0), Köpf et al. 2023. demo_data/oasst/",
+        "files": [("oasst/en_tree.first30.jsonl.gz", {})],
+    },
+    {
+        "slug": "demo-pandalm",
+        "name": "PandaLM, 3 annotators (demo)",
+        "kind": "pairwise",
+        "overlap": 3,
+        "description": "200 PandaLM test items judged by three human annotators (ties allowed), GPT-3.5 and PandaLM-7B.",
+        "source": "PandaLM (Apache-2.0), Wang et al. 2023. demo_data/pandalm/",
+        "files": [
+            ("pandalm/testset-v1.first200.json", {}),
+            ("pandalm/gpt-3.5-turbo-testset-v1.first200.json", {}),
+            ("pandalm/pandalm-7b-testset-v1.first200.json", {}),
+        ],
+    },
+    {
+        "slug": "demo-mtbench",
+        "name": "MT-Bench expert votes (demo)",
+        "kind": "pairwise",
+        "description": "MT-Bench expert votes and GPT-4 verdicts on 10 two-turn questions; turn 2 is its own prompt.",
+        "source": "MT-Bench human judgments (MIT), Zheng et al. 2023, partial third-party subset. demo_data/mtbench/",
+        "files": [("mtbench/human_votes.jsonl", {}), ("mtbench/gpt4_pair_verdicts.jsonl", {})],
+    },
+]
+
+
+def _password(name: str) -> str:
+    from_env = getattr(settings, "WORKBENCH_ADMIN_PASSWORD", "")
+    if from_env:
+        return from_env
+    path = Path(settings.DATA_DIR) / f"{name}_password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(9)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password
+
+
+class Command(BaseCommand):
+    help = "Create demo users (admin, researcher, annotator) and import the demo projects."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        User = get_user_model()
+        password = _password("demo")
+        users = {}
+        for username, superuser in (("admin", True), ("researcher", False), ("annotator", False)):
+            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": superuser})
+            if created or not user.check_password(password):
+                user.is_superuser = user.is_staff = superuser
+                user.set_password(password)
+                user.save()
+            users[username] = user
+        for spec in DEMO_PROJECTS:
+            spec = dict(spec)
+            files = spec.pop("files")
+            project = Project.objects.filter(slug=spec["slug"]).first()
+            if project is None:
+                project = project_create(**spec)
+            membership_set(project=project, user=users["researcher"], role=Membership.Role.RESEARCHER)
+            membership_set(project=project, user=users["annotator"], role=Membership.Role.ANNOTATOR)
+            for relative, import_options in files:
+                report = import_file(project=project, path=DEMO_DIR / relative, options=import_options)
+                self.stdout.write(f"  {project.slug}: {report.summary().splitlines()[0]}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Log in as admin / {password} (also researcher / {password} and annotator / {password})"
+            )
+        )

@@ -1,0 +1,66 @@
+"""Cut the small demo subsets in demo_data/ from ../shared/data (run once; the output is committed).
+
+Deterministic: the first N records of each source, so the subsets can be re-derived and checked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sys
+from pathlib import Path
+
+SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+OUT = Path(__file__).resolve().parent.parent / "demo_data"
+
+
+def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    # Pairwise: HH-RLHF harmless-base test, first 300 pairs.
+    (OUT / "hh_rlhf").mkdir(exist_ok=True)
+    with gzip.open(SHARED / "hh_rlhf_harmless_test/harmless-base_test.jsonl.gz", "rt") as stream:
+        rows = [json.loads(line) for _, line in zip(range(300), stream)]
+    write_jsonl_gz(OUT / "hh_rlhf/harmless-base_test.first300.jsonl.gz", rows)
+    shutil.copy(SHARED / "hh_rlhf_harmless_test/LICENSE", OUT / "hh_rlhf/LICENSE")
+
+    # Listwise: OpenAssistant, first 30 trees.
+    (OUT / "oasst").mkdir(exist_ok=True)
+    with gzip.open(SHARED / "oasst_en100/en_100_tree.jsonl.gz", "rt") as stream:
+        trees = [json.loads(line) for _, line in zip(range(30), stream)]
+    write_jsonl_gz(OUT / "oasst/en_tree.first30.jsonl.gz", trees)
+    shutil.copy(SHARED / "oasst_en100/LICENSE", OUT / "oasst/LICENSE")
+
+    # Multi-annotator: PandaLM, first 200 items with the three annotators and both model judges.
+    (OUT / "pandalm").mkdir(exist_ok=True)
+    for name in ("testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"):
+        data = json.loads((SHARED / "pandalm" / name).read_text())
+        (OUT / "pandalm" / name.replace(".json", ".first200.json")).write_text(
+            json.dumps(data[:200], ensure_ascii=False, indent=0)
+        )
+    shutil.copy(SHARED / "pandalm/LICENSE", OUT / "pandalm/LICENSE")
+
+    # Multi-annotator with an LLM judge: MT-Bench, the first 10 questions.
+    (OUT / "mtbench").mkdir(exist_ok=True)
+    source = SHARED / "mtbench_human_partial"
+    votes = [json.loads(line) for line in (source / "human_votes.jsonl").read_text().splitlines() if line.strip()]
+    questions = sorted({v["question_id"] for v in votes})[:10]
+    keep = set(questions)
+    write_jsonl = lambda path, rows: path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # noqa: E731
+    write_jsonl(OUT / "mtbench/human_votes.jsonl", [v for v in votes if v["question_id"] in keep])
+    verdicts = [json.loads(line) for line in (source / "gpt4_pair_verdicts.jsonl").read_text().splitlines() if line.strip()]
+    write_jsonl(OUT / "mtbench/gpt4_pair_verdicts.jsonl", [v for v in verdicts if v["question_id"] in keep])
+    with gzip.open(source / "conversations.jsonl.gz", "rt") as stream:
+        conversations = [json.loads(line) for line in stream if line.strip()]
+    write_jsonl_gz(OUT / "mtbench/conversations.jsonl.gz", [c for c in conversations if c["question_id"] in keep])
+    shutil.copy(source / "LICENSE_repo_MIT", OUT / "mtbench/LICENSE")
+
+
+if __name__ == "__main__":
+    main()
