@@ -1,7 +1,109 @@
+"""HTML views: thin. Fetch with permission (selectors), call one service, render the page or its htmx fragment."""
+
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.forms import ImportUploadForm
+from annotation.selectors import (
+    import_job_get,
+    import_job_list,
+    import_job_live_progress,
+    project_counts,
+    project_get,
+    project_list_for_user,
+    project_sample,
+    user_role,
+)
+from annotation.services.import_jobs import import_job_create, import_job_is_stalled, import_job_retry
+from workbench.exceptions import ApplicationError
+from workbench.http import render_page_or_fragment
 
 
+@require_GET
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok")
+    projects = list(project_list_for_user(user=request.user))
+    for project in projects:
+        project.role = user_role(user=request.user, project=project)  # type: ignore[attr-defined]
+    return render(request, "annotation/project_list.html", {"projects": projects})
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+@require_GET
+@login_required
+def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get(user=request.user, slug=slug)
+    page = _page_number(request)
+    samples, has_more = project_sample(project=project, page=page)
+    context = {"project": project, "samples": samples, "page": page, "has_more": has_more}
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "annotation/project_overview.html#sample", context)
+    context.update(counts=project_counts(project=project), jobs=import_job_list(project=project))
+    return render(request, "annotation/project_overview.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get(user=request.user, slug=slug)
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        options = {"judge": form.cleaned_data["judge"]} if form.cleaned_data["judge"] else {}
+        try:
+            job = import_job_create(
+                project=project,
+                user=request.user,
+                upload=form.cleaned_data["file"],
+                format_name=form.cleaned_data["format"],
+                options=options,
+                companion=form.cleaned_data.get("conversations"),
+            )
+        except ApplicationError as error:
+            form.add_error("file", error.message)
+        else:
+            return redirect("annotation:import_job", job_id=job.pk)
+    status = 400 if form.errors else 200
+    return render(request, "annotation/import_upload.html", {"project": project, "form": form}, status=status)
+
+
+@require_GET
+@login_required
+def import_job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = import_job_get(user=request.user, job_id=job_id)
+    live = import_job_live_progress(job=job)
+    percent = job.percent
+    if live and live.get("bytes_total"):
+        half = 50 if live["phase"] == "write" else 0
+        percent = min(99, half + int(50 * live["bytes_done"] / live["bytes_total"]))
+    context = {
+        "job": job,
+        "project": job.project,
+        "live": live,
+        "percent": percent,
+        "stalled": import_job_is_stalled(job=job, live=live),
+    }
+    return render_page_or_fragment(request, "annotation/import_job.html", "status", context)
+
+
+@require_POST
+@login_required
+def import_job_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = import_job_get(user=request.user, job_id=job_id)
+    try:
+        import_job_retry(job=job)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("annotation:import_job", job_id=job.pk)
+
+

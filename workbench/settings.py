@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workbench.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "workbench.urls"
@@ -142,6 +143,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
 }
+
+# The cache carries live job progress between processes (a running import's transaction hides its row updates).
+# Embedded default: files under the data directory, shared by the web and worker processes of one machine.
+CACHE_URL = env_url("WORKBENCH_CACHE_URL", "file://", schemes={"file", "redis", "rediss"})
+if CACHE_URL.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 
 # Celery: the embedded default is kombu's file-system transport, which needs no server and answers
 # `celery inspect`. WORKBENCH_BROKER_URL=redis://... switches to Redis.

@@ -139,7 +139,7 @@ def _iter_jsonl(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row |
                 if chunk.endswith(b"\n"):
                     break
             yield number, ImportIssue(
-                number, None, f"line is {skipped / 1e6:.1f} MB, over the {max_row_bytes / 1e6:.0f} MB row limit"
+                number, None, f"line is {skipped / 2**20:.1f} MiB, over the {max_row_bytes / 2**20:g} MiB row limit"
             )
             continue
         if not line.strip():
@@ -168,11 +168,21 @@ def _iter_json_list(source: Source, max_row_bytes: int) -> Iterator[tuple[int, R
             yield number, value
     except UnicodeDecodeError as error:
         yield number + 1, ImportIssue(number + 1, None, f"not valid UTF-8 ({error.reason})")
-    except ijson.common.IncompleteJSONError as error:
-        message = str(error).strip() or "unexpected end of file"
-        yield number + 1, ImportIssue(number + 1, None, f"truncated or invalid JSON after record {number}: {message}")
     except ijson.common.JSONError as error:
-        yield number + 1, ImportIssue(number + 1, None, f"invalid JSON after record {number}: {error}")
+        yield number + 1, ImportIssue(number + 1, None, _json_list_error(error, number))
+
+
+def _json_list_error(error: Exception, records_read: int) -> str:
+    """yajl reports errors over several lines with a caret drawing (sometimes as a bytes repr): keep the first."""
+    text = str(error).strip()
+    if text.startswith(("b'", 'b"')):
+        text = text[2:].replace("\\n", "\n")
+    first = text.splitlines()[0].strip().rstrip(".") if text else ""
+    if "invalid bytes in UTF8" in first:
+        return f"not valid UTF-8 (in record {records_read + 1})"
+    if "premature EOF" in first or not first:
+        return f"the file ends before the JSON list does (truncated after {records_read} complete records)"
+    return f"invalid JSON after record {records_read}: {first}"
 
 
 def _iter_csv(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | ImportIssue]]:

@@ -1,0 +1,151 @@
+"""Import jobs: an uploaded file, its row in ImportJob, and its run (inline for small files, on a worker otherwise).
+
+The row is the source of truth: a message delivered twice finds the job no longer queued and does nothing; a job
+whose worker died shows as stalled on its page and can be retried (the import's transaction rolled back, so
+retrying starts from a clean slate).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from annotation.models import ImportJob, Project
+from annotation.selectors import PROGRESS_KEY
+from annotation.services.imports import ImportFailed, import_file
+from workbench.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+STALLED_AFTER = timedelta(seconds=90)
+
+
+def _save_upload(upload: UploadedFile, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / get_valid_filename(Path(upload.name or "upload").name)
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path
+
+
+@transaction.atomic
+def import_job_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    upload: UploadedFile,
+    format_name: str = "",
+    options: dict[str, Any] | None = None,
+    companion: UploadedFile | None = None,
+) -> ImportJob:
+    """Store the upload and queue its import. Small files are imported inside the request (after commit)."""
+    if upload.size == 0:
+        raise ApplicationError("The uploaded file is empty.")
+    if upload.size > settings.WORKBENCH_MAX_UPLOAD_MB * 1024 * 1024:
+        raise ApplicationError(f"The file is larger than the {settings.WORKBENCH_MAX_UPLOAD_MB} MB limit.")
+    folder = Path(settings.MEDIA_ROOT) / "imports" / uuid.uuid4().hex
+    path = _save_upload(upload, folder)
+    options = dict(options or {})
+    if companion is not None:
+        options["conversations"] = str(_save_upload(companion, folder / "companion"))
+    job = ImportJob.objects.create(
+        project=project,
+        created_by=user,
+        path=str(path),
+        original_name=path.name,
+        format=format_name,
+        options=options,
+        bytes_total=path.stat().st_size,
+    )
+    if job.bytes_total <= settings.WORKBENCH_INLINE_IMPORT_MAX_KB * 1024:
+        transaction.on_commit(lambda: import_job_run(job_id=job.pk))
+    else:
+        transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from annotation.tasks import import_job_run_task
+
+    import_job_run_task.delay(job_id)
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Run a queued job; a no-op for a job that is not queued (a duplicate delivery)."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=now, heartbeat_at=now, phase="validate", error=""
+    )
+    if not claimed:
+        logger.info("import job %s is not queued; nothing to do", job_id)
+        return
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    key = PROGRESS_KEY.format(job_id)
+
+    def progress(phase: str, bytes_done: int, bytes_total: int, rows: int) -> None:
+        cache.set(
+            key,
+            {"phase": phase, "bytes_done": bytes_done, "bytes_total": bytes_total, "rows": rows, "at": timezone.now()},
+            timeout=24 * 3600,
+        )
+
+    fields: dict[str, Any] = {"finished_at": None}
+    try:
+        report = import_file(
+            project=job.project, path=job.path, format_name=job.format or None, options=job.options,
+            import_job=job, progress=progress,
+        )
+        fields.update(status=ImportJob.Status.SUCCEEDED, report=report.as_dict(), format=report.format, rows_done=report.rows)
+    except ImportFailed as failure:
+        fields.update(status=ImportJob.Status.FAILED, report=failure.report.as_dict(), error=failure.report.summary()[:2000])
+    except ApplicationError as error:
+        fields.update(status=ImportJob.Status.FAILED, error=error.message)
+    except Exception as error:  # noqa: BLE001 - any crash must leave a visible, retryable state
+        logger.exception("import job %s crashed", job_id)
+        fields.update(
+            status=ImportJob.Status.FAILED,
+            error=f"The import crashed: {type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}"[:4000],
+        )
+    fields.update(finished_at=timezone.now(), phase="done", bytes_done=job.bytes_total)
+    ImportJob.objects.filter(pk=job_id).update(**fields)
+    cache.delete(key)
+
+
+def import_job_is_stalled(*, job: ImportJob, live: dict[str, Any] | None) -> bool:
+    if job.status != ImportJob.Status.RUNNING:
+        return False
+    last = (live or {}).get("at") or job.heartbeat_at or job.started_at
+    return last is None or timezone.now() - last > STALLED_AFTER
+
+
+@transaction.atomic
+def import_job_retry(*, job: ImportJob) -> ImportJob:
+    """Queue a failed or stalled job again. Its previous attempt wrote nothing (one transaction per file)."""
+    from annotation.selectors import import_job_live_progress
+
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    stalled = import_job_is_stalled(job=job, live=import_job_live_progress(job=job))
+    if job.status != ImportJob.Status.FAILED and not stalled:
+        raise ApplicationError("Only a failed or stalled import can be retried.")
+    if not Path(job.path).exists():
+        raise ApplicationError("The uploaded file is gone; upload it again.")
+    job.status = ImportJob.Status.QUEUED
+    job.report, job.error, job.phase = {}, "", ""
+    job.started_at = job.finished_at = None
+    job.save()
+    cache.delete(PROGRESS_KEY.format(job.pk))
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job

@@ -1,0 +1,10 @@
+"""Celery tasks: thin, take ids, import their service inside the body."""
+
+from celery import shared_task
+
+
+@shared_task(name="annotation.import_job_run", acks_late=True)
+def import_job_run_task(job_id: int) -> None:
+    from annotation.services.import_jobs import import_job_run
+
+    import_job_run(job_id=job_id)
