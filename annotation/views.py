@@ -57,7 +57,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
     if request.method == "POST" and form.is_valid():
         options = {"judge": form.cleaned_data["judge"]} if form.cleaned_data["judge"] else {}
         try:

@@ -25,5 +25,6 @@ _use_name = os.environ.get("WORKBENCH_TEST_USE_DB_NAME")
 if _use_name:
     DATABASES["default"]["NAME"] = _use_name
 
+(DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WORKBENCH_INLINE_IMPORT_MAX_KB = 64

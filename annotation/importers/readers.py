@@ -109,15 +109,23 @@ def iter_rows(source: Source, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> 
         yield 0, ImportIssue(None, None, f"cannot read the file: {error}")
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python writes NaN/Infinity into JSON, but JSON has no such values (JSON lists refuse them too, and PostgreSQL's
+    # jsonb would fail on them while writing, after validation passed).
+    raise ValueError(f"{name} is not a JSON value (write null for a missing value)")
+
+
 def _decode_json_line(number: int, line: bytes) -> Row | ImportIssue:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         return ImportIssue(number, None, f"not valid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         return ImportIssue(number, None, f"invalid JSON: {error.msg} at column {error.colno}")
+    except ValueError as error:
+        return ImportIssue(number, None, f"invalid JSON: {error}")
     if not isinstance(value, dict):
         return ImportIssue(number, None, f"expected a JSON object, got {type(value).__name__}")
     return value
@@ -187,7 +195,9 @@ def _json_list_error(error: Exception, records_read: int) -> str:
 
 def _iter_csv(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | ImportIssue]]:
     csv.field_size_limit(max_row_bytes)
-    text = io.TextIOWrapper(_binary_stream(source), encoding="utf-8-sig", newline="")
+    # surrogateescape: a bad byte becomes a lone surrogate in its cell instead of failing the whole read-ahead
+    # block, so the error names the right line and column and the rest of the file is still checked.
+    text = io.TextIOWrapper(_binary_stream(source), encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader, None)
@@ -195,22 +205,41 @@ def _iter_csv(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | I
             yield 0, ImportIssue(None, None, "the file is empty")
             return
         header = [name.strip() for name in header]
+        if bad := _undecodable(header, header):
+            yield 1, ImportIssue(1, None, bad[1])
+            return
         duplicated = {name for name in header if header.count(name) > 1}
         if duplicated:
             yield 1, ImportIssue(1, ", ".join(sorted(duplicated)), "column appears more than once in the header")
             return
+        end = reader.line_num
         for values in reader:
-            number = reader.line_num
+            # A quoted cell may span lines: report the line the record starts on.
+            number, end = end + 1, reader.line_num
             if not any(value.strip() for value in values):
                 continue
             if len(values) != len(header):
                 yield number, ImportIssue(number, None, f"has {len(values)} values but the header has {len(header)} columns")
+                continue
+            if bad := _undecodable(header, values):
+                yield number, ImportIssue(number, bad[0], bad[1])
                 continue
             yield number, {name: CsvCell(value) for name, value in zip(header, values, strict=True)}
     except UnicodeDecodeError as error:
         yield reader.line_num + 1, ImportIssue(reader.line_num + 1, None, f"not valid UTF-8 ({error.reason})")
     except csv.Error as error:
         yield reader.line_num, ImportIssue(reader.line_num, None, f"malformed CSV: {error}")
+
+
+def _undecodable(header: list[str], values: list[str]) -> tuple[str, str] | None:
+    """(column, reason) for the first cell holding bytes that are not UTF-8 (read as lone surrogates)."""
+    for name, value in zip(header, values, strict=False):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            byte = ord(value[error.start]) - 0xDC00
+            return name, f"not valid UTF-8 (byte 0x{byte:02x} at character {error.start + 1} of the cell)"
+    return None
 
 
 def _iter_parquet(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | ImportIssue]]:

@@ -26,9 +26,11 @@ def _content_derived(external_id: str) -> bool:
 
 
 class ItemValidator:
-    def __init__(self, *, project: Project, refers_to_existing: bool) -> None:
+    def __init__(self, *, project: Project, refers_to_existing: bool, id_field: str = "prompt_id") -> None:
         self.project = project
         self.refers_to_existing = refers_to_existing
+        # The source column the prompt id comes from (PandaLM's idx, ...), so errors name a column the user has.
+        self.id_field = id_field
         self._prompt_content: dict[int, tuple[int, int]] = {}  # hash(prompt id) -> (hash(content), row)
         self._response_content: dict[int, tuple[int, int]] = {}
         self._judgment_rows: dict[int, int] = {}  # hash(judge, prompt, response set) -> first row
@@ -63,14 +65,14 @@ class ItemValidator:
 
     def _check_prompt(self, prompt: PromptIn, row: int) -> None:
         if not prompt.external_id or len(prompt.external_id) > MAX_EXTERNAL_ID:
-            raise RowError("prompt_id", f"must be 1-{MAX_EXTERNAL_ID} characters")
+            raise RowError(self.id_field, f"must be 1-{MAX_EXTERNAL_ID} characters")
         if _content_derived(prompt.external_id):
             return
         key = _hash64(prompt.external_id)
         content = _hash64(prompt.messages, prompt.category)
         first = self._prompt_content.setdefault(key, (content, row))
         if first[0] != content:
-            raise RowError("prompt_id", f"duplicate id {prompt.external_id!r} with different content than row {first[1]}")
+            raise RowError(self.id_field, f"duplicate id {prompt.external_id!r} with different content than row {first[1]}")
 
     def _check_judgment(self, item: ImportItem, judgment: JudgmentIn, response_ids: set[str], row: int) -> None:
         ranked = [rid for group in judgment.ranking for rid in group]
@@ -118,7 +120,9 @@ class ItemValidator:
             stored = prompts.get(item.prompt_external_id)
             if isinstance(item.prompt, str):
                 if stored is None:
-                    problems.append((row, RowError("prompt", f"unknown id {item.prompt!r}: import the data it refers to first")))
+                    problems.append(
+                        (row, RowError(self.id_field, f"unknown id {item.prompt!r}: import the data it refers to first"))
+                    )
                     continue
                 needed = {rid for j in item.judgments for rid in j.response_ids()}
                 missing = sorted(rid for rid in needed if (item.prompt, rid) not in responses)
@@ -127,7 +131,7 @@ class ItemValidator:
                 continue
             if stored is not None and stored.messages != item.prompt.messages:
                 problems.append(
-                    (row, RowError("prompt_id", f"prompt {item.prompt_external_id!r} exists in the project with other messages"))
+                    (row, RowError(self.id_field, f"prompt {item.prompt_external_id!r} exists in the project with other messages"))
                 )
                 continue
             for response in item.responses:

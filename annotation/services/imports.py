@@ -107,11 +107,38 @@ def resolve_format(path: Path, format_name: str | None) -> Format:
     columns = peek_columns(path)
     found = detect_format(columns)
     if found is None:
-        shown = ", ".join(sorted(columns)[:20]) or "none"
+        if not columns:
+            # Nothing readable to detect from (empty, truncated, not UTF-8): say why, row by row, as pass 1 would.
+            raise _unreadable(path)
+        shown = ", ".join(sorted(columns)[:20])
         raise ApplicationError(
-            f"cannot tell the format of {path.name} from its columns ({shown}); pass a format, one of: {', '.join(FORMATS)}"
+            f"cannot tell the format of {path.name} from its columns ({shown}){_closest_hint(columns)}; "
+            f"pass a format, one of: {', '.join(FORMATS)}"
         )
     return found
+
+
+def _closest_hint(columns: set[str]) -> str:
+    candidates = [f for f in FORMATS.values() if f.required & columns and not f.excluded & columns]
+    if not candidates:
+        return ""
+    closest = min(candidates, key=lambda f: (-len(f.required & columns), len(f.required - columns)))
+    missing = sorted(closest.required - columns)
+    return f"; closest is {closest.name}, which also needs {', '.join(missing)}" if missing else ""
+
+
+def _unreadable(path: Path) -> ImportFailed:
+    report = ImportReport(path=path.name)
+    rows = 0
+    with open_source(path) as source:
+        for _, row in iter_rows(source):
+            if isinstance(row, ImportIssue):
+                report.add_error(row)
+            else:
+                rows += 1
+    if report.ok:
+        report.add_error(ImportIssue(None, None, "every row is an empty object" if rows else "the file holds no rows"))
+    return ImportFailed(report)
 
 
 class _Progress:
@@ -181,7 +208,7 @@ def import_file(
 
     # Pass 1: validate everything, write nothing.
     ctx = ParseContext(project_slug=project.slug, path=path, options=options)
-    validator = ItemValidator(project=project, refers_to_existing=fmt.refers_to_existing)
+    validator = ItemValidator(project=project, refers_to_existing=fmt.refers_to_existing, id_field=fmt.id_field)
     with open_source(path) as source:
         tick = _Progress(progress, source)
         pending: list[tuple[int, ImportItem]] = []

@@ -49,6 +49,8 @@ class Format:
     excluded: ClassVar[frozenset[str]] = frozenset()
     # Rows refer to prompts of an earlier import instead of defining them.
     refers_to_existing: ClassVar[bool] = False
+    # The column the prompt id comes from, named in validation errors.
+    id_field: ClassVar[str] = "prompt_id"
 
     def matches(self, columns: set[str]) -> bool:
         return self.required <= columns and not (self.excluded & columns)
@@ -120,7 +122,7 @@ def get_optional_float(row: dict[str, Any], name: str) -> float | None:
         raise RowError(name, "must be a number, got a boolean")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RowError(name, f"must be a number, got {value!r}"[:200]) from None
     if number != number or number in (float("inf"), float("-inf")):
         raise RowError(name, "must be a finite number")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from annotation.importers.formats.base import (
@@ -35,7 +36,9 @@ def check_ranks(ranks: list[Any], n: int, field_name: str) -> list[int]:
         raise RowError(field_name, f"has {len(ranks)} ranks for {n} responses")
     clean: list[int] = []
     for rank in ranks:
-        if isinstance(rank, bool) or not isinstance(rank, (int, float)) or float(rank) != int(rank):
+        if isinstance(rank, bool) or not isinstance(rank, (int, float)):
+            raise RowError(field_name, f"rank {rank!r} is not an integer")
+        if isinstance(rank, float) and not (math.isfinite(rank) and rank.is_integer()):
             raise RowError(field_name, f"rank {rank!r} is not an integer")
         clean.append(int(rank))
     base = min(clean)
@@ -61,10 +64,10 @@ def _scores(values: list[Any], n: int, field_name: str) -> list[float]:
             raise RowError(field_name, "scores must be numbers, not booleans")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise RowError(field_name, f"score {value!r} is not a number") from None
-        if number != number:
-            raise RowError(field_name, "scores must not be NaN")
+        except (TypeError, ValueError, OverflowError):
+            raise RowError(field_name, f"score {value!r} is not a number"[:200]) from None
+        if not math.isfinite(number):
+            raise RowError(field_name, f"scores must be finite numbers, got {number}")
         out.append(number)
     return out
 
@@ -87,7 +90,7 @@ class Listwise(Format):
 
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         if "completions" in row and "responses" not in row:
-            return self._parse_ultrafeedback(row, ctx)
+            return self._parse_ultrafeedback(row, row_number, ctx)
         prompt = prompt_messages(text_or_messages(row, "prompt"))
         responses = self._responses(get_list(row, "responses"))
         ids = [r.external_id for r in responses]
@@ -191,7 +194,7 @@ class Listwise(Format):
             out[key] = dict(zip(ids, _scores(values, n, f"criteria.{key}"), strict=True))
         return out
 
-    def _parse_ultrafeedback(self, row: dict[str, Any], ctx: ParseContext) -> list[ImportItem]:
+    def _parse_ultrafeedback(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         instruction = get_str(row, "instruction")
         completions = get_list(row, "completions")
         responses: list[ResponseIn] = []
@@ -201,25 +204,42 @@ class Listwise(Format):
             where = f"completions[{index}]"
             if not isinstance(completion, dict):
                 raise RowError(where, "must be an object")
-            text = get_str(completion, "response")
-            generator = get_optional_str(completion, "model")
+            try:
+                text = get_str(completion, "response")
+                generator = get_optional_str(completion, "model")
+            except RowError as error:
+                raise RowError(f"{where}.{error.field}", error.message) from None
             response = ResponseIn(external_id=content_id([text], "r-"), text=text, generator=generator)
             responses.append(response)
-            for criterion, annotation in (completion.get("annotations") or {}).items():
+            annotations = completion.get("annotations") or {}
+            if not isinstance(annotations, dict):
+                raise RowError(f"{where}.annotations", "must be an object {criterion: {Rating: ...}}")
+            for criterion, annotation in annotations.items():
                 rating = annotation.get("Rating") if isinstance(annotation, dict) else annotation
                 try:
-                    criteria.setdefault(criterion, {})[response.external_id] = float(rating)
-                except (TypeError, ValueError):
-                    ctx.warn(None, f"{where}.annotations.{criterion}", f"rating {rating!r} is not a number; left out")
-            if completion.get("overall_score") is not None:
-                scores[response.external_id] = float(completion["overall_score"])
+                    number = float(rating)
+                except (TypeError, ValueError, OverflowError):
+                    number = math.nan
+                if math.isfinite(number):
+                    criteria.setdefault(criterion, {})[response.external_id] = number
+                else:
+                    ctx.warn(row_number, f"{where}.annotations.{criterion}", f"rating {rating!r} is not a number; left out")
+            overall = completion.get("overall_score")
+            if overall is not None:
+                try:
+                    scores[response.external_id] = _scores([overall], 1, f"{where}.overall_score")[0]
+                except RowError:
+                    raise RowError(f"{where}.overall_score", f"must be a number, got {overall!r}"[:200]) from None
         if len(responses) < 2:
             raise RowError("completions", "needs at least 2 completions")
         ids = [r.external_id for r in responses]
         if len(set(ids)) != len(ids):
             raise RowError("completions", "two completions have the same text")
         if len(scores) != len(ids):
-            # No overall score: rank by the mean of the criteria ratings.
+            # No overall score: rank by the mean of the criteria ratings; a completion with none cannot be placed.
+            for index, rid in enumerate(ids):
+                if not any(rid in c for c in criteria.values()):
+                    raise RowError(f"completions[{index}]", "has no overall_score and no numeric rating to rank it by")
             scores = {
                 rid: sum(c[rid] for c in criteria.values() if rid in c) / max(1, sum(1 for c in criteria.values() if rid in c))
                 for rid in ids
@@ -235,7 +255,13 @@ class Listwise(Format):
                 responses=responses,
                 judgments=[
                     JudgmentIn(
-                        judge=JudgeRef(name=get_optional_str(row, "judge") or ctx.default_judge_name(), kind="llm"),
+                        # Its own default name: the ratings are an LLM's, and `<slug>:imported` is an imported-kind
+                        # judge that other formats create in the same project.
+                        judge=JudgeRef(
+                            name=get_optional_str(row, "judge")
+                            or str(ctx.options.get("judge") or f"{ctx.project_slug}:ultrafeedback"),
+                            kind="llm",
+                        ),
                         ranking=ranking_from_scores(scores),
                         scores=scores,
                         criteria=criteria,
@@ -253,6 +279,7 @@ class OpenAssistantTrees(Format):
         "(the conversation path above it) with one listwise judgment (rank 0 = best)."
     )
     required = frozenset({"message_tree_id", "prompt"})
+    id_field = "message_id"
 
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         tree_id = get_str(row, "message_tree_id")

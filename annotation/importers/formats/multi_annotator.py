@@ -31,6 +31,7 @@ class PandaLM(Format):
         "(1 = response1 better, 2 = response2 better, 0 = tie); one human judge per annotator column."
     )
     required = frozenset({"idx", "instruction", "response1", "response2", "annotator1"})
+    id_field = "idx"
 
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         idx = get_int(row, "idx")
@@ -100,6 +101,7 @@ class PandaLMVerdicts(Format):
     )
     required = frozenset({"idx"})
     refers_to_existing = True
+    id_field = "idx"
     _columns = {"gpt_result": ("gpt", "pandalm:gpt-3.5-turbo"), "pandalm_result": ("pandalm", "pandalm:pandalm-7b")}
 
     def matches(self, columns: set[str]) -> bool:
@@ -224,6 +226,7 @@ class MTBenchVotes(Format):
         "conversations from conversations.jsonl(.gz) beside the file or --conversations. One human judge per judge id."
     )
     required = frozenset({"question_id", "model_a", "model_b", "turn", "judge", "winner"})
+    id_field = "question_id"
 
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         item, model_a, model_b = mtbench_item(row, ctx)
@@ -243,6 +246,7 @@ class MTBenchVerdicts(Format):
         "when the order was swapped) is a tie flagged inconsistent; anything else unparsable is counted and reported."
     )
     required = frozenset({"question_id", "model_a", "model_b", "turn", "gpt4_winner"})
+    id_field = "question_id"
 
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         item, model_a, model_b = mtbench_item(row, ctx)
