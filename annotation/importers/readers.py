@@ -123,7 +123,8 @@ def _decode_json_line(number: int, line: bytes) -> Row | ImportIssue:
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        return ImportIssue(number, None, f"invalid JSON: {error.msg} at column {error.colno}")
+        # json's "Unterminated string starting at" already ends with "at".
+        return ImportIssue(number, None, f"invalid JSON: {error.msg.removesuffix(' at')} at column {error.colno}")
     except ValueError as error:
         return ImportIssue(number, None, f"invalid JSON: {error}")
     if not isinstance(value, dict):

@@ -177,8 +177,8 @@ def _latin1_json_list(d: Path) -> Path:
 
 
 def _huge_jsonl_line(d: Path) -> Path:
-    """Row 3 is a 50 MiB line, written a MiB at a time; the good row after it must still be read."""
-    rows = trl_rows("hl", 4)
+    """Row 3 is a 50 MiB line, written a MiB at a time; reading resumes at row 4, and row 5's error is found."""
+    rows = _with_last(trl_rows("hl", 5), chosen=5)
     path = d / "huge.jsonl"
     with open(path, "wb") as out:
         out.write(jsonl_bytes(rows[:2]))
@@ -298,11 +298,12 @@ CASES: list[BadCase] = [
             args=("--format", "trl-pairwise")),
     BadCase("csv_header_only", _csv("header.csv", ["prompt", "chosen", "rejected"], []), ("file, -: the file holds no rows",)),
     # not UTF-8
-    BadCase("latin1_jsonl_line", _latin1_jsonl, ("row 5, -: not valid UTF-8 (byte 0xe9 at column 47)",)),
+    BadCase("latin1_jsonl_line", _latin1_jsonl, ("row 5, -: not valid UTF-8 (byte 0xe9 at column 43)",)),
     BadCase("latin1_csv_cell", _latin1_csv, ("row 6, chosen: not valid UTF-8 (byte 0xe9 at character 4 of the cell)",)),
     BadCase("latin1_json_list", _latin1_json_list, ("row 5, -: not valid UTF-8 (in record 5)",)),
     # over-long row
-    BadCase("line_of_50_mib", _huge_jsonl_line, ("row 3, -: line is 50.0 MiB, over the 16 MiB row limit",)),
+    BadCase("line_of_50_mib", _huge_jsonl_line, ("row 3, -: line is 50.0 MiB, over the 16 MiB row limit",
+                                                 "row 5, chosen: must be a string or a list of messages, got int"), errors=2),
     # listwise ranks that are not a ranking
     BadCase("ranks_with_a_gap", _listwise("gap", [1, 3, 4]),
             ("row 2, ranks: [1, 3, 4] is not a permutation of 1..3 (equal ranks mark ties)",)),

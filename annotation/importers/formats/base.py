@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ class ParseContext:
         return str(self.options.get("judge") or f"{self.project_slug}:imported")
 
 
-class Format:
+class Format(ABC):
     """A data format: how to recognise it from its columns and turn one row into import items."""
 
     name: ClassVar[str]
@@ -55,8 +56,9 @@ class Format:
     def matches(self, columns: set[str]) -> bool:
         return self.required <= columns and not (self.excluded & columns)
 
+    @abstractmethod
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
-        raise NotImplementedError  # each format implements this
+        """Turn one source row into import items, or raise RowError naming the field."""
 
     def finish(self, ctx: ParseContext) -> None:
         """Called once after every row has been parsed; reports file-level findings."""

@@ -237,9 +237,17 @@ class Listwise(Format):
             raise RowError("completions", "two completions have the same text")
         if len(scores) != len(ids):
             # No overall score: rank by the mean of the criteria ratings; a completion with none cannot be placed.
-            for index, rid in enumerate(ids):
-                if not any(rid in c for c in criteria.values()):
-                    raise RowError(f"completions[{index}]", "has no overall_score and no numeric rating to rank it by")
+            unrated = [i for i, rid in enumerate(ids) if not any(rid in c for c in criteria.values())]
+            if unrated:
+                without_score = [i for i in unrated if ids[i] not in scores]
+                if without_score:
+                    raise RowError(
+                        f"completions[{without_score[0]}]", "has no overall_score and no numeric rating to rank it by"
+                    )
+                raise RowError(
+                    f"completions[{unrated[0]}]",
+                    "has no numeric rating, and not every completion has an overall_score to rank by",
+                )
             scores = {
                 rid: sum(c[rid] for c in criteria.values() if rid in c) / max(1, sum(1 for c in criteria.values() if rid in c))
                 for rid in ids
