@@ -129,7 +129,18 @@ def _decode_json_line(number: int, line: bytes) -> Row | ImportIssue:
         return ImportIssue(number, None, f"invalid JSON: {error}")
     if not isinstance(value, dict):
         return ImportIssue(number, None, f"expected a JSON object, got {type(value).__name__}")
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        # json accepts "\ud800" escapes; such a string cannot be stored (neither database takes it as text).
+        return ImportIssue(number, None, "holds a \\uXXXX escape of half a surrogate pair, which is not text")
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _iter_jsonl(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | ImportIssue]]:

@@ -25,7 +25,9 @@ _LOOKUP_CHUNK = 500
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # Exactly as Django's JSONField writes it: SQLite stores the text as given, and the ORM's exact lookups
+    # (`messages=[...]`) compare that text, so a compact spelling would never match imported rows there.
+    return json.dumps(value)
 
 
 @dataclass

@@ -301,6 +301,9 @@ CASES: list[BadCase] = [
     BadCase("latin1_jsonl_line", _latin1_jsonl, ("row 5, -: not valid UTF-8 (byte 0xe9 at column 43)",)),
     BadCase("latin1_csv_cell", _latin1_csv, ("row 6, chosen: not valid UTF-8 (byte 0xe9 at character 4 of the cell)",)),
     BadCase("latin1_json_list", _latin1_json_list, ("row 5, -: not valid UTF-8 (in record 5)",)),
+    BadCase("lone_surrogate_escape",
+            lambda d: write_jsonl(d / "surrogate.jsonl", trl_rows("ls", 2), tail=b'{"prompt": "p", "chosen": "a\\ud800", "rejected": "b"}\n'),
+            ("row 3, -: holds a \\uXXXX escape of half a surrogate pair, which is not text",)),
     # over-long row
     BadCase("line_of_50_mib", _huge_jsonl_line, ("row 3, -: line is 50.0 MiB, over the 16 MiB row limit",
                                                  "row 5, chosen: must be a string or a list of messages, got int"), errors=2),

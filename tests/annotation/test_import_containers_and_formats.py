@@ -111,7 +111,8 @@ def test_every_container_gives_the_same_judgments(container: str, tmp_path: Path
     assert (report["rows"], report["prompts_created"], report["responses_created"], report["comparisons_created"]) == (4, 3, 6, 3)
     assert (report["judgments_created"], report["judges_created"], report["error_count"]) == (4, 3, 0)
     got = sorted(
-        (j.judge.name.removeprefix("c:"), j.comparison.prompt.messages, ranking(j), j.margin) for j in judgments_of("c")
+        ((j.judge.name.removeprefix("c:"), j.comparison.prompt.messages, ranking(j), j.margin) for j in judgments_of("c")),
+        key=repr,
     )
     assert got == EXPECTED_TRL
     # One human judge per annotator, named <project>:<annotator>; alice's and bob's judgments share a comparison.
