@@ -96,9 +96,64 @@ class ImportItem:
 
 
 def content_id(value: Any, prefix: str) -> str:
-    """A stable external id from content, for sources that carry no ids (TRL pairs, HH transcripts)."""
-    payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    """A stable external id from content, for sources that carry no ids (TRL pairs, HH transcripts).
+
+    The id hashes `json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))` in UTF-8; ids are
+    stored, so that spelling must never change. Strings, lists and string-keyed dicts of them (every TRL prompt and
+    response) are spelled by `canonical_json`, which writes the same bytes about twice as fast; anything else goes
+    through json.dumps."""
+    payload = canonical_json(value)
+    if payload is None:
+        payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
     return f"{prefix}{hashlib.blake2b(payload, digest_size=10).hexdigest()}"
+
+
+# Bytes that json.dumps(ensure_ascii=False) escapes: control characters, the quote and the backslash.
+_JSON_SPECIAL = bytes(range(0x20)) + b'"\\'
+# Control characters json escapes as \u00XX rather than with a short escape.
+_JSON_RARE_CONTROL = bytes(c for c in range(0x20) if c not in b"\b\f\n\r\t")
+_JSON_SHORT_ESCAPES = (
+    (b"\\", b"\\\\"), (b'"', b'\\"'), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\t", b"\\t"), (b"\b", b"\\b"),
+    (b"\f", b"\\f"),
+)
+
+
+def _json_string(text: str) -> bytes:
+    """UTF-8 of json.dumps(text, ensure_ascii=False): the escaping runs on bytes, and only for what is there."""
+    raw = text.encode()
+    if len(raw.translate(None, _JSON_SPECIAL)) == len(raw):
+        return b'"' + raw + b'"'
+    if len(raw.translate(None, _JSON_RARE_CONTROL)) != len(raw):
+        return json.encoder.encode_basestring(text).encode()
+    for char, escaped in _JSON_SHORT_ESCAPES:  # the backslash first, so later escapes are not doubled
+        if char in raw:
+            raw = raw.replace(char, escaped)
+    return b'"' + raw + b'"'
+
+
+def canonical_json(value: Any) -> bytes | None:
+    """The canonical JSON of strings, lists and str-keyed dicts (sorted keys, no spaces); None for anything else."""
+    if isinstance(value, str):
+        return _json_string(value)
+    if type(value) is list:
+        parts = []
+        for element in value:
+            part = canonical_json(element)
+            if part is None:
+                return None
+            parts.append(part)
+        return b"[" + b",".join(parts) + b"]"
+    if type(value) is dict:
+        parts = []
+        if not all(isinstance(key, str) for key in value):
+            return None
+        for key in sorted(value):
+            part = canonical_json(value[key])
+            if part is None:
+                return None
+            parts.append(_json_string(key) + b":" + part)
+        return b"{" + b",".join(parts) + b"}"
+    return None
 
 
 def ranking_from_scores(scores: dict[str, float]) -> list[list[str]]:

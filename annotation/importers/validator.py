@@ -72,7 +72,9 @@ class ItemValidator:
         content = _hash64(prompt.messages, prompt.category)
         first = self._prompt_content.setdefault(key, (content, row))
         if first[0] != content:
-            raise RowError(self.id_field, f"duplicate id {prompt.external_id!r} with different content than row {first[1]}")
+            raise RowError(
+                self.id_field, f"duplicate id {prompt.external_id!r} with different content than row {first[1]}"
+            )
 
     def _check_judgment(self, item: ImportItem, judgment: JudgmentIn, response_ids: set[str], row: int) -> None:
         ranked = [rid for group in judgment.ranking for rid in group]
@@ -131,7 +133,13 @@ class ItemValidator:
                 continue
             if stored is not None and stored.messages != item.prompt.messages:
                 problems.append(
-                    (row, RowError(self.id_field, f"prompt {item.prompt_external_id!r} exists in the project with other messages"))
+                    (
+                        row,
+                        RowError(
+                            self.id_field,
+                            f"prompt {item.prompt_external_id!r} exists in the project with other messages",
+                        ),
+                    )
                 )
                 continue
             for response in item.responses:

@@ -27,6 +27,8 @@ _LOOKUP_CHUNK = 500
 def _dumps(value: Any) -> str:
     # Exactly as Django's JSONField writes it: SQLite stores the text as given, and the ORM's exact lookups
     # (`messages=[...]`) compare that text, so a compact spelling would never match imported rows there.
+    if not value and type(value) is dict:
+        return "{}"  # most metadata and criteria: skip the encoder
     return json.dumps(value)
 
 
@@ -50,6 +52,7 @@ class _Table:
         self.columns = ["id", *columns]
         self.postgres = connection.vendor == "postgresql"
         self._next_id: int | None = None
+        self._sequence: str | None = None
         # The first id this writer reserved: rows with ids at or above it were created by this import (ids only
         # grow), which spares remembering a million ids to know what needs no lookup.
         self.first_reserved: int | None = None
@@ -62,9 +65,11 @@ class _Table:
             return []
         with connection.cursor() as cursor:
             if self.postgres:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [self.table, count]
-                )
+                if self._sequence is None:
+                    # Looked up once: pg_get_serial_sequence inside the query costs more than the nextval it feeds.
+                    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [self.table])
+                    self._sequence = cursor.fetchone()[0]
+                cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [self._sequence, count])
                 ids = [row[0] for row in cursor.fetchall()]
                 if self.first_reserved is None:
                     self.first_reserved = ids[0]
@@ -101,6 +106,9 @@ class BulkWriter:
     def __init__(self, *, project: Project, now: datetime, import_job_id: int | None) -> None:
         self.project = project
         self.now = now
+        # The timestamp as the driver would send it, converted once rather than twice a row: Django's SQLite adapter
+        # writes datetime.isoformat(" "); psycopg's COPY takes the datetime itself.
+        self._stamp: Any = now.isoformat(" ") if connection.vendor == "sqlite" else now
         self.import_job_id = import_job_id
         self.stats = WriteStats()
         self._judges: dict[str, Judge] = {}
@@ -159,7 +167,7 @@ class BulkWriter:
             self._batch_new_prompts.add(pk)
             rows.append(
                 (pk, self.project.pk, prompt.external_id, _dumps(prompt.messages), prompt.category,
-                 _dumps(prompt.metadata), self.now, self.now)
+                 _dumps(prompt.metadata), self._stamp, self._stamp)
             )
         self._prompts.insert(rows)
         self.stats.prompts_created += len(rows)
@@ -186,7 +194,7 @@ class BulkWriter:
             ids[(prompt_id, external_id)] = pk
             rows.append(
                 (pk, prompt_id, external_id, response.text, response.generator, _dumps(response.metadata),
-                 None if response.conversation is None else _dumps(response.conversation), self.now, self.now)
+                 None if response.conversation is None else _dumps(response.conversation), self._stamp, self._stamp)
             )
         self._responses.insert(rows)
         self.stats.responses_created += len(rows)
@@ -195,26 +203,27 @@ class BulkWriter:
     def _write_judgments(
         self, batch: list[tuple[int, ImportItem]], prompt_ids: dict[str, int], response_ids: dict[tuple[int, str], int]
     ) -> None:
-        # Resolve each judgment to (prompt id, its response ids in canonical order).
-        resolved: list[tuple[int, JudgmentIn, int, list[int]]] = []
+        # Resolve each judgment to (prompt id, its response ids in canonical order, and by external id).
+        resolved: list[tuple[int, JudgmentIn, int, list[int], dict[str, int]]] = []
         for row_number, item in batch:
             prompt_id = prompt_ids[item.prompt_external_id]
             for judgment in item.judgments:
-                order = [response_ids[(prompt_id, rid)] for rid in judgment.response_ids()]
-                resolved.append((row_number, judgment, prompt_id, order))
+                local = {rid: response_ids[(prompt_id, rid)] for rid in judgment.response_ids()}
+                resolved.append((row_number, judgment, prompt_id, list(local.values()), local))
 
-        comparison_ids = self._write_comparisons([(p, order) for _, _, p, order in resolved])
+        comparison_ids = self._write_comparisons([(p, order) for _, _, p, order, _ in resolved])
 
         candidates: list[tuple[int, JudgmentIn, int, int, dict[str, int]]] = []
-        for row_number, judgment, prompt_id, order in resolved:
+        for row_number, judgment, prompt_id, order, local in resolved:
             comparison_id = comparison_ids[(prompt_id, Comparison.key_for(order))]
             judge = self.judge(judgment.judge.name, judgment.judge.kind)
-            local = {rid: response_ids[(prompt_id, rid)] for rid in judgment.response_ids()}
             candidates.append((row_number, judgment, comparison_id, judge.pk, local))
 
         existing = self._existing_rankings({c for _, _, c, _, _ in candidates})
         new_ids = self._judgments.reserve_ids(len(candidates))
-        judgment_rows, placement_rows = [], []
+        judgment_rows, placements = [], []
+        now, project_id, import_job_id = self._stamp, self.project.pk, self.import_job_id
+        source, status = Judgment.Source.IMPORT.value, Judgment.Status.ACTIVE.value
         for pk, (row_number, judgment, comparison_id, judge_id, local) in zip(new_ids, candidates, strict=True):
             ranks = {local[rid]: rank for rank, group in enumerate(judgment.ranking, start=1) for rid in group}
             previous = existing.get((judge_id, comparison_id))
@@ -230,14 +239,15 @@ class BulkWriter:
                 continue
             existing[(judge_id, comparison_id)] = ranks
             judgment_rows.append(
-                (pk, self.project.pk, comparison_id, judge_id, judgment.strength, judgment.margin,
-                 _dumps(judgment.criteria), judgment.rationale, "[]", None, Judgment.Source.IMPORT,
-                 Judgment.Status.ACTIVE, None, self.import_job_id, _dumps(judgment.metadata), self.now, self.now)
+                (pk, project_id, comparison_id, judge_id, judgment.strength, judgment.margin,
+                 _dumps(judgment.criteria), judgment.rationale, "[]", None, source,
+                 status, None, import_job_id, _dumps(judgment.metadata), now, now)
             )
             scores = judgment.scores or {}
-            placement_ids = self._placements.reserve_ids(len(ranks))
-            for placement_id, (rid, response_pk) in zip(placement_ids, local.items(), strict=True):
-                placement_rows.append((placement_id, pk, response_pk, ranks[response_pk], scores.get(rid)))
+            placements.extend((pk, response_pk, ranks[response_pk], scores.get(rid)) for rid, response_pk in local.items())
+        # One id reservation for the batch's placements (one query on PostgreSQL, not one per judgment).
+        placement_ids = self._placements.reserve_ids(len(placements))
+        placement_rows = [(placement_id, *row) for placement_id, row in zip(placement_ids, placements, strict=True)]
         self._judgments.insert(judgment_rows)
         self._placements.insert(placement_rows)
         self.stats.judgments_created += len(judgment_rows)
@@ -259,7 +269,7 @@ class BulkWriter:
         member_id = iter(member_ids)
         for pk, ((prompt_id, key), order) in zip(new_ids, new.items(), strict=True):
             ids[(prompt_id, key)] = pk
-            rows.append((pk, self.project.pk, prompt_id, key, self.now, self.now))
+            rows.append((pk, self.project.pk, prompt_id, key, self._stamp, self._stamp))
             members.extend((next(member_id), pk, response_id, position) for position, response_id in enumerate(order))
         self._comparisons.insert(rows)
         self._members.insert(members)

@@ -169,7 +169,8 @@ def _parsed_items(
         if not required_checked:
             # A CSV column missing from the header is one error, not one per row.
             required_checked = True
-            missing = sorted(fmt.required - set(row))
+            # A header that fits the format's own rule lacks nothing (UltraFeedback rows carry no `responses`).
+            missing = [] if fmt.matches(set(row)) else sorted(fmt.required - set(row))
             if missing:
                 if report is not None:
                     report.add_error(ImportIssue(1, ", ".join(missing), "missing column in the CSV header"))

@@ -40,7 +40,13 @@ def seed_project(directory: Path) -> dict[str, int]:
     call_command("import_data", str(pandalm), "--project", SLUG, stdout=io.StringIO())
     counts = table_counts()
     assert counts == {
-        "Prompt": 6, "Response": 12, "Comparison": 6, "ComparisonResponse": 12, "Judgment": 12, "Placement": 24, "Judge": 4,
+        "Prompt": 6,
+        "Response": 12,
+        "Comparison": 6,
+        "ComparisonResponse": 12,
+        "Judgment": 12,
+        "Placement": 24,
+        "Judge": 4,
     }
     return counts
 
@@ -70,11 +76,17 @@ def test_report_lists_the_first_100_errors_and_counts_the_rest(tmp_path: Path) -
         call_command("import_data", str(path), "--project", SLUG, "--create-project", "--json", stdout=stdout)
     lines = str(failure.value).splitlines()
     assert lines[0] == "250 error(s) in many.jsonl; nothing was written."
-    assert lines[1:101] == [f"  row {n}, chosen: must be a string or a list of messages, got int" for n in range(1, 101)]
+    assert lines[1:101] == [
+        f"  row {n}, chosen: must be a string or a list of messages, got int" for n in range(1, 101)
+    ]
     assert lines[101:] == ["  ... and 150 more"]
     report = json.loads(stdout.getvalue())
     assert (report["ok"], report["error_count"], len(report["errors"]), report["rows"]) == (False, 250, 100, 250)
-    assert report["errors"][-1] == {"row": 100, "field": "chosen", "message": "must be a string or a list of messages, got int"}
+    assert report["errors"][-1] == {
+        "row": 100,
+        "field": "chosen",
+        "message": "must be a string or a list of messages, got int",
+    }
     assert set(table_counts().values()) == {0}
 
 
@@ -95,7 +107,7 @@ def test_undetectable_csv_names_the_closest_format_and_what_it_lacks(tmp_path: P
 
 
 def run_import(path: Path, *args: str) -> tuple[int, str, str, int]:
-    """Run `manage.py import_data` in a child process on the test database: (exit status, stdout, stderr, peak RSS KiB)."""
+    """`manage.py import_data` in a child process on the test database: (exit status, stdout, stderr, peak RSS KiB)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -104,7 +116,10 @@ def run_import(path: Path, *args: str) -> tuple[int, str, str, int]:
     with open(path.parent / "stdout.txt", "w+") as out, open(path.parent / "stderr.txt", "w+") as err:
         child = subprocess.Popen(
             [sys.executable, "manage.py", "import_data", str(path), "--project", SLUG, *args],
-            cwd=REPO, env=env, stdout=out, stderr=err,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
         )
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -113,7 +128,13 @@ def run_import(path: Path, *args: str) -> tuple[int, str, str, int]:
         return child.returncode, out.read(), err.read(), usage.ru_maxrss
 
 
-SUBPROCESS_CASES = ["truncated_json_list", "latin1_csv_cell", "empty_file", "csv_missing_column", "verdict_for_unknown_idx"]
+SUBPROCESS_CASES = [
+    "truncated_json_list",
+    "latin1_csv_cell",
+    "empty_file",
+    "csv_missing_column",
+    "verdict_for_unknown_idx",
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,7 +156,9 @@ def test_a_50_mib_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
     """The reader never holds more than the 16 MiB row cap of the 50 MiB line, and resumes at the next line."""
     before = seed_project(tmp_path / "seed")
     (tmp_path / "small").mkdir()
-    status, _, _, baseline_kib = run_import(bad_input.write_jsonl(tmp_path / "small" / "ok.jsonl", bad_input.trl_rows("ok", 4)))
+    status, _, _, baseline_kib = run_import(
+        bad_input.write_jsonl(tmp_path / "small" / "ok.jsonl", bad_input.trl_rows("ok", 4))
+    )
     assert status == 0
     after_good = table_counts()
     assert after_good["Judgment"] == before["Judgment"] + 4

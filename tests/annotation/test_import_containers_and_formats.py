@@ -64,14 +64,43 @@ def assistant(text: str) -> dict[str, str]:
     return {"role": "assistant", "content": text}
 
 
-COLOUR_PROMPT = [{"role": "system", "content": "Be brief."}, user("Name a colour."), assistant("Red."), user("Another?")]
+COLOUR_PROMPT = [
+    {"role": "system", "content": "Be brief."},
+    user("Name a colour."),
+    assistant("Red."),
+    user("Another?"),
+]
 
 # TRL conversational rows with margin and annotator: alice and bob judge the same pair in opposite directions.
 TRL_ROWS: list[dict[str, Any]] = [
-    {"prompt": [user("What is 2+2?")], "chosen": [assistant("4")], "rejected": [assistant("5")], "margin": 1.5, "annotator": "alice"},
-    {"prompt": [user("What is 2+2?")], "chosen": [assistant("5")], "rejected": [assistant("4")], "margin": 0.5, "annotator": "bob"},
-    {"prompt": COLOUR_PROMPT, "chosen": [assistant("Blue.")], "rejected": [assistant("Red again.")], "margin": 2.0, "annotator": "alice"},
-    {"prompt": [user("Say hi")], "chosen": [assistant("Hi!")], "rejected": [assistant("Go away.")], "margin": 0.0, "annotator": "carol"},
+    {
+        "prompt": [user("What is 2+2?")],
+        "chosen": [assistant("4")],
+        "rejected": [assistant("5")],
+        "margin": 1.5,
+        "annotator": "alice",
+    },
+    {
+        "prompt": [user("What is 2+2?")],
+        "chosen": [assistant("5")],
+        "rejected": [assistant("4")],
+        "margin": 0.5,
+        "annotator": "bob",
+    },
+    {
+        "prompt": COLOUR_PROMPT,
+        "chosen": [assistant("Blue.")],
+        "rejected": [assistant("Red again.")],
+        "margin": 2.0,
+        "annotator": "alice",
+    },
+    {
+        "prompt": [user("Say hi")],
+        "chosen": [assistant("Hi!")],
+        "rejected": [assistant("Go away.")],
+        "margin": 0.0,
+        "annotator": "carol",
+    },
 ]
 
 EXPECTED_TRL = sorted(
@@ -108,10 +137,18 @@ def test_every_container_gives_the_same_judgments(container: str, tmp_path: Path
     assert path.name == f"trl.{container}"
     report = run_import(path, "c")
     assert report["format"] == "trl-pairwise"
-    assert (report["rows"], report["prompts_created"], report["responses_created"], report["comparisons_created"]) == (4, 3, 6, 3)
+    assert (report["rows"], report["prompts_created"], report["responses_created"], report["comparisons_created"]) == (
+        4,
+        3,
+        6,
+        3,
+    )
     assert (report["judgments_created"], report["judges_created"], report["error_count"]) == (4, 3, 0)
     got = sorted(
-        ((j.judge.name.removeprefix("c:"), j.comparison.prompt.messages, ranking(j), j.margin) for j in judgments_of("c")),
+        (
+            (j.judge.name.removeprefix("c:"), j.comparison.prompt.messages, ranking(j), j.margin)
+            for j in judgments_of("c")
+        ),
         key=repr,
     )
     assert got == EXPECTED_TRL
@@ -123,7 +160,13 @@ def test_every_container_gives_the_same_judgments(container: str, tmp_path: Path
     again = run_import(path, "c")
     assert (again["judgments_created"], again["judgments_unchanged"], again["prompts_created"]) == (0, 4, 0)
     assert table_counts() == {
-        "Prompt": 3, "Response": 6, "Comparison": 3, "ComparisonResponse": 6, "Judgment": 4, "Placement": 8, "Judge": 3,
+        "Prompt": 3,
+        "Response": 6,
+        "Comparison": 3,
+        "ComparisonResponse": 6,
+        "Judgment": 4,
+        "Placement": 8,
+        "Judge": 3,
     }
 
 
@@ -157,26 +200,44 @@ def test_trl_completion_with_several_turns_keeps_its_conversation(tmp_path: Path
 
 
 HH_ROWS = [
-    {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How are you?\n\nAssistant: Good, thanks.",
-     "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How are you?\n\nAssistant: Go away."},
+    {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How are you?\n\nAssistant: Good, thanks.",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How are you?\n\nAssistant: Go away.",
+    },
     # Diverges before the last assistant turn: the shared turns are the prompt, each response keeps its transcript.
-    {"chosen": "\n\nHuman: Tell me a fact.\n\nAssistant: Water is wet.\n\nHuman: More?\n\nAssistant: Ice floats.",
-     "rejected": "\n\nHuman: Tell me a fact.\n\nAssistant: I will not.\n\nHuman: More?\n\nAssistant: No."},
+    {
+        "chosen": "\n\nHuman: Tell me a fact.\n\nAssistant: Water is wet.\n\nHuman: More?\n\nAssistant: Ice floats.",
+        "rejected": "\n\nHuman: Tell me a fact.\n\nAssistant: I will not.\n\nHuman: More?\n\nAssistant: No.",
+    },
 ]
 
 OASST_TREE = {
     "message_tree_id": "tree-1",
     "tree_state": "ready_for_export",
     "prompt": {
-        "message_id": "root", "role": "prompter", "text": "Hi there", "lang": "en",
+        "message_id": "root",
+        "role": "prompter",
+        "text": "Hi there",
+        "lang": "en",
         "replies": [
             {"message_id": "a1", "role": "assistant", "text": "Hello.", "rank": 1, "replies": []},
-            {"message_id": "a2", "role": "assistant", "text": "Hi! How can I help?", "rank": 0, "replies": [
-                {"message_id": "p2", "role": "prompter", "text": "Tell a joke", "replies": [
-                    {"message_id": "b1", "role": "assistant", "text": "Knock knock.", "rank": 0},
-                    {"message_id": "b2", "role": "assistant", "text": "No.", "rank": 1},
-                ]},
-            ]},
+            {
+                "message_id": "a2",
+                "role": "assistant",
+                "text": "Hi! How can I help?",
+                "rank": 0,
+                "replies": [
+                    {
+                        "message_id": "p2",
+                        "role": "prompter",
+                        "text": "Tell a joke",
+                        "replies": [
+                            {"message_id": "b1", "role": "assistant", "text": "Knock knock.", "rank": 0},
+                            {"message_id": "b2", "role": "assistant", "text": "No.", "rank": 1},
+                        ],
+                    },
+                ],
+            },
             {"message_id": "a3", "role": "assistant", "text": "Go away.", "rank": 2},
         ],
     },
@@ -192,12 +253,24 @@ ULTRAFEEDBACK_ROWS = [
         "source": "evol_instruct",
         "instruction": "Name a prime.",
         "completions": [
-            {"model": "m-small", "response": "4", "overall_score": 2.0,
-             "annotations": {"helpfulness": {"Rating": "1"}, "honesty": {"Rating": "3"}}},
-            {"model": "m-large", "response": "7", "overall_score": 9.5,
-             "annotations": {"helpfulness": {"Rating": "5"}, "honesty": {"Rating": "N/A"}}},
-            {"model": "m-mid", "response": "9", "overall_score": 2.0,
-             "annotations": {"helpfulness": {"Rating": "2"}, "honesty": {"Rating": "4"}}},
+            {
+                "model": "m-small",
+                "response": "4",
+                "overall_score": 2.0,
+                "annotations": {"helpfulness": {"Rating": "1"}, "honesty": {"Rating": "3"}},
+            },
+            {
+                "model": "m-large",
+                "response": "7",
+                "overall_score": 9.5,
+                "annotations": {"helpfulness": {"Rating": "5"}, "honesty": {"Rating": "N/A"}},
+            },
+            {
+                "model": "m-mid",
+                "response": "9",
+                "overall_score": 2.0,
+                "annotations": {"helpfulness": {"Rating": "2"}, "honesty": {"Rating": "4"}},
+            },
         ],
     }
 ]
@@ -248,7 +321,10 @@ FORMAT_CASES: dict[str, FormatCase] = {
     "listwise": FormatCase(
         lambda d: [write_jsonl(d / "lists.jsonl", LISTWISE_ROWS)],
         {"Prompt": 2, "Response": 7, "Judgment": 2, "Judge": 1},
-        [("fmt:imported", [(1, "r1"), (2, "r2"), (2, "r3"), (3, "r4")]), ("fmt:imported", [(1, "s2"), (1, "s3"), (2, "s1")])],
+        [
+            ("fmt:imported", [(1, "r1"), (2, "r2"), (2, "r3"), (3, "r4")]),
+            ("fmt:imported", [(1, "s2"), (1, "s3"), (2, "s1")]),
+        ],
     ),
     "listwise (UltraFeedback)": FormatCase(
         lambda d: [write_jsonl(d / "uf.jsonl", ULTRAFEEDBACK_ROWS)],
@@ -258,36 +334,48 @@ FORMAT_CASES: dict[str, FormatCase] = {
     "oasst-trees": FormatCase(
         lambda d: [write_jsonl(d / "trees.jsonl", [OASST_TREE])],
         {"Prompt": 2, "Response": 5, "Judgment": 2, "Judge": 1},
-        [("oasst:rankers", [(1, "Hi! How can I help?"), (2, "Hello."), (3, "Go away.")]),
-         ("oasst:rankers", [(1, "Knock knock."), (2, "No.")])],
+        [
+            ("oasst:rankers", [(1, "Hi! How can I help?"), (2, "Hello."), (3, "Go away.")]),
+            ("oasst:rankers", [(1, "Knock knock."), (2, "No.")]),
+        ],
     ),
     "pandalm": FormatCase(
         _pandalm,
         {"Prompt": 3, "Response": 6, "Judgment": 9, "Judge": 3},
-        [(f"pandalm:annotator{a}", r) for i in (1, 2, 3) for a, r in (
-            (1, [(1, f"first answer to {i}"), (2, f"second answer to {i}")]),
-            (2, [(1, f"second answer to {i}"), (2, f"first answer to {i}")]),
-            (3, [(1, f"first answer to {i}"), (1, f"second answer to {i}")]),
-        )],
+        [
+            (f"pandalm:annotator{a}", r)
+            for i in (1, 2, 3)
+            for a, r in (
+                (1, [(1, f"first answer to {i}"), (2, f"second answer to {i}")]),
+                (2, [(1, f"second answer to {i}"), (2, f"first answer to {i}")]),
+                (3, [(1, f"first answer to {i}"), (1, f"second answer to {i}")]),
+            )
+        ],
     ),
     "pandalm-verdicts": FormatCase(
         _pandalm_verdicts,
         {"Prompt": 3, "Response": 6, "Judgment": 11, "Judge": 4},
-        [("pandalm:gpt-3.5-turbo", [(1, "second answer to 1"), (2, "first answer to 1")]),
-         ("pandalm:gpt-3.5-turbo", [(1, "first answer to 2"), (1, "second answer to 2")])],
+        [
+            ("pandalm:gpt-3.5-turbo", [(1, "second answer to 1"), (2, "first answer to 1")]),
+            ("pandalm:gpt-3.5-turbo", [(1, "first answer to 2"), (1, "second answer to 2")]),
+        ],
     ),
     "mtbench-votes": FormatCase(
         _mtbench,
         {"Prompt": 2, "Response": 4, "Judgment": 3, "Judge": 3},
-        [("mtbench:expert_0", [(1, "alpha haiku"), (2, "beta haiku")]),
-         ("mtbench:expert_1", [(1, "alpha limerick"), (1, "beta limerick")]),
-         ("mtbench:expert_2", [(1, "beta haiku"), (2, "alpha haiku")])],
+        [
+            ("mtbench:expert_0", [(1, "alpha haiku"), (2, "beta haiku")]),
+            ("mtbench:expert_1", [(1, "alpha limerick"), (1, "beta limerick")]),
+            ("mtbench:expert_2", [(1, "beta haiku"), (2, "alpha haiku")]),
+        ],
     ),
     "mtbench-gpt4": FormatCase(
         _mtbench_gpt4,
         {"Prompt": 2, "Response": 4, "Judgment": 2, "Judge": 1},
-        [("mtbench:gpt-4", [(1, "beta haiku"), (2, "alpha haiku")]),
-         ("mtbench:gpt-4", [(1, "alpha limerick"), (1, "beta limerick")])],
+        [
+            ("mtbench:gpt-4", [(1, "beta haiku"), (2, "alpha haiku")]),
+            ("mtbench:gpt-4", [(1, "alpha limerick"), (1, "beta limerick")]),
+        ],
     ),
 }
 
@@ -332,13 +420,23 @@ def test_format_details_that_the_rankings_do_not_show(tmp_path: Path) -> None:
     assert turn2.metadata == {"question_id": 7, "turn": 2}
     alpha = turn2.responses.get(external_id="alpha")
     assert alpha.text == "alpha limerick"
-    assert alpha.conversation == [user("Write a haiku."), assistant("alpha haiku"), user("Now a limerick."), assistant("alpha limerick")]
-    assert Prompt.objects.get(project__slug="mt", external_id="7-turn1").responses.get(external_id="beta").conversation is None
+    assert alpha.conversation == [
+        user("Write a haiku."),
+        assistant("alpha haiku"),
+        user("Now a limerick."),
+        assistant("alpha limerick"),
+    ]
+    assert (
+        Prompt.objects.get(project__slug="mt", external_id="7-turn1").responses.get(external_id="beta").conversation
+        is None
+    )
 
     # UltraFeedback: per-criterion ratings keyed by response id; "N/A" is left out with a warning naming the row.
     report = run_import(write_jsonl(tmp_path / "uf.jsonl", ULTRAFEEDBACK_ROWS), "uf")
     assert report["warnings"][0] == {
-        "row": 1, "field": "completions[1].annotations.honesty", "message": "rating 'N/A' is not a number; left out"
+        "row": 1,
+        "field": "completions[1].annotations.honesty",
+        "message": "rating 'N/A' is not a number; left out",
     }
     judgment = judgments_of("uf")[0]
     ids = {r.text: r.external_id for r in Response.objects.filter(prompt__project__slug="uf")}
@@ -348,7 +446,9 @@ def test_format_details_that_the_rankings_do_not_show(tmp_path: Path) -> None:
         "honesty": {ids["4"]: 3.0, ids["9"]: 4.0},
     }
     assert sorted(judgment.placements.values_list("response__text", "rank", "score")) == [
-        ("4", 2, 2.0), ("7", 1, 9.5), ("9", 2, 2.0),
+        ("4", 2, 2.0),
+        ("7", 1, 9.5),
+        ("9", 2, 2.0),
     ]
     assert Response.objects.get(prompt__project__slug="uf", text="7").generator == "m-large"
 
@@ -361,6 +461,18 @@ def test_format_details_that_the_rankings_do_not_show(tmp_path: Path) -> None:
     assert report["judgments_created"] == 2
 
 
+def test_ultrafeedback_rows_read_from_csv(tmp_path: Path) -> None:
+    """A CSV with UltraFeedback's columns lacks `responses`, and must not be refused for it."""
+    row = ULTRAFEEDBACK_ROWS[0]
+    path = tmp_path / "uf.csv"
+    path.write_text(csv_text(["instruction", "completions"], [[row["instruction"], json.dumps(row["completions"])]]))
+    report = run_import(path, "ufcsv")
+    assert (report["format"], report["judgments_created"], report["warning_count"]) == ("listwise", 1, 1)
+    judgment = judgments_of("ufcsv")[0]
+    assert ranking(judgment) == [(1, "7"), (2, "4"), (2, "9")]
+    assert judgment.judge.name == "ufcsv:ultrafeedback"
+
+
 # --- listwise rows in detail --------------------------------------------------------------------------------------
 
 
@@ -369,11 +481,20 @@ def test_listwise_ranks_scores_ratings_and_criteria(tmp_path: Path) -> None:
         {"prompt_id": "ties", "prompt": "Q1", "responses": ["a", "b", "c", "d"], "ranks": [1, 1, 3, 4]},
         {"prompt_id": "zero-based", "prompt": "Q2", "responses": ["a", "b", "c"], "ranks": [2, 0, 1]},
         {"prompt_id": "scores", "prompt": "Q3", "responses": ["a", "b", "c"], "scores": [0.1, 0.9, 0.1]},
-        {"prompt_id": "two-sources", "prompt": "Q4", "responses": ["a", "b", "c"],
-         "ratings": {"gpt4": [3, 9, 6], "human": [8, 2, 8]}},
-        {"prompt_id": "criteria", "prompt": "Q5", "judge": "panel",
-         "responses": [{"id": "x", "text": "a", "generator": "m1"}, {"id": "y", "text": "b", "generator": "m2"}],
-         "ranks": [2, 1], "criteria": {"helpfulness": [3, 5], "safety": [5, 5]}},
+        {
+            "prompt_id": "two-sources",
+            "prompt": "Q4",
+            "responses": ["a", "b", "c"],
+            "ratings": {"gpt4": [3, 9, 6], "human": [8, 2, 8]},
+        },
+        {
+            "prompt_id": "criteria",
+            "prompt": "Q5",
+            "judge": "panel",
+            "responses": [{"id": "x", "text": "a", "generator": "m1"}, {"id": "y", "text": "b", "generator": "m2"}],
+            "ranks": [2, 1],
+            "criteria": {"helpfulness": [3, 5], "safety": [5, 5]},
+        },
     ]
     run_import(write_jsonl(tmp_path / "lists.jsonl", rows), "lw")
 
@@ -386,7 +507,11 @@ def test_listwise_ranks_scores_ratings_and_criteria(tmp_path: Path) -> None:
     assert ranks(judgment("ties", "lw:imported")) == {"a": 1, "b": 1, "c": 2, "d": 3}  # dense ranks
     assert ranks(judgment("zero-based", "lw:imported")) == {"b": 1, "c": 2, "a": 3}
     scored = judgment("scores", "lw:imported")
-    assert sorted(scored.placements.values_list("response__text", "rank", "score")) == [("a", 2, 0.1), ("b", 1, 0.9), ("c", 2, 0.1)]
+    assert sorted(scored.placements.values_list("response__text", "rank", "score")) == [
+        ("a", 2, 0.1),
+        ("b", 1, 0.9),
+        ("c", 2, 0.1),
+    ]
     # Ratings from two sources: two judgments of one comparison, one imported judge per source.
     gpt4, human = judgment("two-sources", "lw:gpt4"), judgment("two-sources", "lw:human")
     assert gpt4.comparison_id == human.comparison_id
@@ -397,9 +522,13 @@ def test_listwise_ranks_scores_ratings_and_criteria(tmp_path: Path) -> None:
     assert ranks(panel) == {"b": 1, "a": 2}
     assert panel.criteria == {"helpfulness": {"x": 3.0, "y": 5.0}, "safety": {"x": 5.0, "y": 5.0}}
     assert dict(Response.objects.filter(prompt__external_id="criteria").values_list("external_id", "generator")) == {
-        "x": "m1", "y": "m2",
+        "x": "m1",
+        "y": "m2",
     }
-    assert ComparisonResponse.objects.filter(comparison=panel.comparison).order_by("position").first().response.external_id == "x"
+    assert (
+        ComparisonResponse.objects.filter(comparison=panel.comparison).order_by("position").first().response.external_id
+        == "x"
+    )
     assert Judgment.objects.count() == 6
 
 
@@ -425,24 +554,47 @@ def test_explicit_format_overrides_detection(tmp_path: Path) -> None:
 
 def _trl_changed(d: Path) -> tuple[Path, Path, str]:
     rows = trl_rows("cl", 3)
-    changed = [rows[0], {**rows[1], "chosen": rows[1]["rejected"], "rejected": rows[1]["chosen"]}, rows[2],
-               *trl_rows("new", 1)]
-    return write_jsonl(d / "v1.jsonl", rows), write_jsonl(d / "v2.jsonl", changed), "row 2, judgment: judge 'cl:imported'"
+    changed = [
+        rows[0],
+        {**rows[1], "chosen": rows[1]["rejected"], "rejected": rows[1]["chosen"]},
+        rows[2],
+        *trl_rows("new", 1),
+    ]
+    return (
+        write_jsonl(d / "v1.jsonl", rows),
+        write_jsonl(d / "v2.jsonl", changed),
+        "row 2, judgment: judge 'cl:imported'",
+    )
 
 
 def _pandalm_changed(d: Path) -> tuple[Path, Path, str]:
     rows = pandalm_rows([1, 2, 3])
     changed = [*rows[:2], {**rows[2], "annotator2": 0}, *pandalm_rows([4])]
-    return write_json(d / "v1.json", rows), write_json(d / "v2.json", changed), "row 3, judgment: judge 'pandalm:annotator2'"
+    return (
+        write_json(d / "v1.json", rows),
+        write_json(d / "v2.json", changed),
+        "row 3, judgment: judge 'pandalm:annotator2'",
+    )
 
 
 def _listwise_changed(d: Path) -> tuple[Path, Path, str]:
     rows = [{"prompt": f"L{i}", "responses": ["a", "b", "c"], "ranks": [1, 2, 3]} for i in range(3)]
-    changed = [rows[0], {**rows[1], "ranks": [1, 1, 3]}, rows[2], {"prompt": "L9", "responses": ["a", "b"], "ranks": [2, 1]}]
-    return write_jsonl(d / "v1.jsonl", rows), write_jsonl(d / "v2.jsonl", changed), "row 2, judgment: judge 'cl:imported'"
+    changed = [
+        rows[0],
+        {**rows[1], "ranks": [1, 1, 3]},
+        rows[2],
+        {"prompt": "L9", "responses": ["a", "b"], "ranks": [2, 1]},
+    ]
+    return (
+        write_jsonl(d / "v1.jsonl", rows),
+        write_jsonl(d / "v2.jsonl", changed),
+        "row 2, judgment: judge 'cl:imported'",
+    )
 
 
-@pytest.mark.parametrize("build", [_trl_changed, _pandalm_changed, _listwise_changed], ids=["trl", "pandalm", "listwise"])
+@pytest.mark.parametrize(
+    "build", [_trl_changed, _pandalm_changed, _listwise_changed], ids=["trl", "pandalm", "listwise"]
+)
 def test_reimport_with_a_changed_label_is_a_conflict_and_writes_nothing(build, tmp_path: Path) -> None:
     original, changed, where = build(tmp_path)
     run_import(original, "cl")

@@ -101,6 +101,9 @@ class Listwise(Format):
             ratings = parse_json_cell(require(row, "ratings"), "ratings")
             if not isinstance(ratings, dict) or not ratings:
                 raise RowError("ratings", "must be an object {rating source: [score per response]}")
+            if criteria:
+                # Several rating sources and one set of criteria: whose criteria they are is unknowable.
+                raise RowError("criteria", "cannot be combined with ratings from several sources; give ranks or scores")
             for source, values in ratings.items():
                 if not isinstance(values, list):
                     raise RowError(f"ratings.{source}", "must be a list of scores")
@@ -223,7 +226,8 @@ class Listwise(Format):
                 if math.isfinite(number):
                     criteria.setdefault(criterion, {})[response.external_id] = number
                 else:
-                    ctx.warn(row_number, f"{where}.annotations.{criterion}", f"rating {rating!r} is not a number; left out")
+                    message = f"rating {rating!r} is not a number; left out"
+                    ctx.warn(row_number, f"{where}.annotations.{criterion}", message)
             overall = completion.get("overall_score")
             if overall is not None:
                 try:
