@@ -26,5 +26,11 @@ if _use_name:
     DATABASES["default"]["NAME"] = _use_name
 
 (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+# A worker started by a test may be pointed at another broker (the Redis variant of the worker test).
+_broker = os.environ.get("WORKBENCH_TEST_BROKER_URL")
+if _broker:
+    BROKER_URL = CELERY_BROKER_URL = _broker
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WORKBENCH_INLINE_IMPORT_MAX_KB = 64
