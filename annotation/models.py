@@ -39,7 +39,9 @@ class Project(BaseModel):
     allow_ties = models.BooleanField(default=True)
     allow_both_bad = models.BooleanField(default=False)
     strength_scale = models.JSONField(
-        default=list, blank=True, help_text='Labels from weakest to strongest, e.g. ["slightly", "clearly", "much"]; empty = off.'
+        default=list,
+        blank=True,
+        help_text='Labels from weakest to strongest, e.g. ["slightly", "clearly", "much"]; empty = off.',
     )
     criteria = models.JSONField(default=list, blank=True, help_text='[{"key", "label", "scale"}]')
     rationale = models.CharField(max_length=16, choices=Rationale.choices, default=Rationale.OPTIONAL)
@@ -154,6 +156,9 @@ class ComparisonResponse(models.Model):
             models.UniqueConstraint(fields=["comparison", "position"], name="comparison_position_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"response {self.response_id} at {self.position} in comparison {self.comparison_id}"
+
 
 class Judge(BaseModel):
     class Kind(models.TextChoices):
@@ -238,7 +243,9 @@ class Judgment(BaseModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
     judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="judgments")
-    strength = models.SmallIntegerField(null=True, blank=True, help_text="Index into the strength scale; for imports, the margin.")
+    strength = models.SmallIntegerField(
+        null=True, blank=True, help_text="Index into the strength scale; for imports, the margin."
+    )
     margin = models.FloatField(null=True, blank=True, help_text="Numeric preference margin (TRL `margin`).")
     criteria = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
@@ -283,6 +290,9 @@ class Placement(models.Model):
             models.CheckConstraint(condition=Q(rank__gte=1), name="placement_rank_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"response {self.response_id} ranked {self.rank} in judgment {self.judgment_id}"
+
 
 class Assignment(BaseModel):
     class Status(models.TextChoices):
@@ -295,7 +305,9 @@ class Assignment(BaseModel):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED, db_index=True)
     leased_until = models.DateTimeField(null=True, blank=True)
-    judgment = models.OneToOneField(Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment")
+    judgment = models.OneToOneField(
+        Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
+    )
     shown_order = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -53,7 +53,9 @@ class JudgeSummary:
 def project_counts(*, project: Project) -> dict[str, Any]:
     judgments = Judgment.objects.filter(project=project, status=Judgment.Status.ACTIVE)
     by_judge = list(
-        judgments.values("judge__name", "judge__kind").annotate(n=Count("id")).order_by("judge__kind", "-n", "judge__name")
+        judgments.values("judge__name", "judge__kind")
+        .annotate(n=Count("id"))
+        .order_by("judge__kind", "-n", "judge__name")
     )
     # A judgment with a tie has fewer distinct ranks than placements.
     tied_ids = (
@@ -64,7 +66,10 @@ def project_counts(*, project: Project) -> dict[str, Any]:
         .values("judgment_id")
     )
     tied = dict(
-        Judgment.objects.filter(id__in=tied_ids).values("judge__name").annotate(n=Count("id")).values_list("judge__name", "n")
+        Judgment.objects.filter(id__in=tied_ids)
+        .values("judge__name")
+        .annotate(n=Count("id"))
+        .values_list("judge__name", "n")
     )
     judges_by_kind: dict[str, int] = {kind: 0 for kind in Judge.Kind.values}
     for row in by_judge:
@@ -132,7 +137,9 @@ def project_sample(*, project: Project, page: int, per_page: int = 6) -> tuple[l
                     Prefetch(
                         "judgments",
                         queryset=Judgment.objects.select_related("judge")
-                        .prefetch_related(Prefetch("placements", queryset=Placement.objects.order_by("rank", "response_id")))
+                        .prefetch_related(
+                            Prefetch("placements", queryset=Placement.objects.order_by("rank", "response_id"))
+                        )
                         .order_by("judge__kind", "judge__name"),
                     ),
                 ),

@@ -105,5 +105,3 @@ def import_job_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect("annotation:import_job", job_id=job.pk)
-
-

@@ -26,14 +26,14 @@ def main() -> None:
     # Pairwise: HH-RLHF harmless-base test, first 300 pairs.
     (OUT / "hh_rlhf").mkdir(exist_ok=True)
     with gzip.open(SHARED / "hh_rlhf_harmless_test/harmless-base_test.jsonl.gz", "rt") as stream:
-        rows = [json.loads(line) for _, line in zip(range(300), stream)]
+        rows = [json.loads(line) for _, line in zip(range(300), stream, strict=False)]
     write_jsonl_gz(OUT / "hh_rlhf/harmless-base_test.first300.jsonl.gz", rows)
     shutil.copy(SHARED / "hh_rlhf_harmless_test/LICENSE", OUT / "hh_rlhf/LICENSE")
 
     # Listwise: OpenAssistant, first 30 trees.
     (OUT / "oasst").mkdir(exist_ok=True)
     with gzip.open(SHARED / "oasst_en100/en_100_tree.jsonl.gz", "rt") as stream:
-        trees = [json.loads(line) for _, line in zip(range(30), stream)]
+        trees = [json.loads(line) for _, line in zip(range(30), stream, strict=False)]
     write_jsonl_gz(OUT / "oasst/en_tree.first30.jsonl.gz", trees)
     shutil.copy(SHARED / "oasst_en100/LICENSE", OUT / "oasst/LICENSE")
 
@@ -54,7 +54,9 @@ def main() -> None:
     keep = set(questions)
     write_jsonl = lambda path, rows: path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # noqa: E731
     write_jsonl(OUT / "mtbench/human_votes.jsonl", [v for v in votes if v["question_id"] in keep])
-    verdicts = [json.loads(line) for line in (source / "gpt4_pair_verdicts.jsonl").read_text().splitlines() if line.strip()]
+    verdicts = [
+        json.loads(line) for line in (source / "gpt4_pair_verdicts.jsonl").read_text().splitlines() if line.strip()
+    ]
     write_jsonl(OUT / "mtbench/gpt4_pair_verdicts.jsonl", [v for v in verdicts if v["question_id"] in keep])
     with gzip.open(source / "conversations.jsonl.gz", "rt") as stream:
         conversations = [json.loads(line) for line in stream if line.strip()]

@@ -11,7 +11,9 @@ SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
-        raise FileNotFoundError(f"the shared data sets are expected at {SHARED_DATA} (CI puts ../shared beside the repo)")
+        raise FileNotFoundError(
+            f"the shared data sets are expected at {SHARED_DATA} (CI puts ../shared beside the repo)"
+        )
     return SHARED_DATA
 
 

@@ -28,6 +28,8 @@ print("HEAVY:" + ",".join(heavy))
 
 def test_web_process_does_not_import_torch() -> None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "HEAVY:\n" in result.stdout + "\n", result.stdout

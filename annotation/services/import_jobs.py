@@ -105,12 +105,20 @@ def import_job_run(*, job_id: int) -> None:
     fields: dict[str, Any] = {"finished_at": None}
     try:
         report = import_file(
-            project=job.project, path=job.path, format_name=job.format or None, options=job.options,
-            import_job=job, progress=progress,
+            project=job.project,
+            path=job.path,
+            format_name=job.format or None,
+            options=job.options,
+            import_job=job,
+            progress=progress,
         )
-        fields.update(status=ImportJob.Status.SUCCEEDED, report=report.as_dict(), format=report.format, rows_done=report.rows)
+        fields.update(
+            status=ImportJob.Status.SUCCEEDED, report=report.as_dict(), format=report.format, rows_done=report.rows
+        )
     except ImportFailed as failure:
-        fields.update(status=ImportJob.Status.FAILED, report=failure.report.as_dict(), error=failure.report.summary()[:2000])
+        fields.update(
+            status=ImportJob.Status.FAILED, report=failure.report.as_dict(), error=failure.report.summary()[:2000]
+        )
     except ApplicationError as error:
         fields.update(status=ImportJob.Status.FAILED, error=error.message)
     except Exception as error:  # noqa: BLE001 - any crash must leave a visible, retryable state

@@ -11,10 +11,14 @@ from workbench.exceptions import ApplicationError
 
 
 @transaction.atomic
-def project_create(*, slug: str, name: str = "", created_by: AbstractBaseUser | None = None, **fields: object) -> Project:
+def project_create(
+    *, slug: str, name: str = "", created_by: AbstractBaseUser | None = None, **fields: object
+) -> Project:
     clean_slug = slugify(slug)
     if not clean_slug or clean_slug != slug:
-        raise ApplicationError(f"project slug {slug!r} must be lowercase letters, digits and hyphens (try {clean_slug!r})")
+        raise ApplicationError(
+            f"project slug {slug!r} must be lowercase letters, digits and hyphens (try {clean_slug!r})"
+        )
     if Project.objects.filter(slug=slug).exists():
         raise ApplicationError(f"a project with slug {slug!r} already exists")
     project = Project.objects.create(slug=slug, name=name or slug.replace("-", " ").title(), **fields)

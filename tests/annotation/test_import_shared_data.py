@@ -58,7 +58,12 @@ def test_reimporting_the_same_file_creates_nothing(shared_data: Path, capsys) ->
     capsys.readouterr()
     import_data(path, "hh")
     assert "2312 already present" in capsys.readouterr().out
-    assert counts == (Prompt.objects.count(), Response.objects.count(), Comparison.objects.count(), Judgment.objects.count())
+    assert counts == (
+        Prompt.objects.count(),
+        Response.objects.count(),
+        Comparison.objects.count(),
+        Judgment.objects.count(),
+    )
     assert Placement.objects.count() == 2 * 2312
 
 
@@ -68,7 +73,10 @@ def test_hhh_alignment(shared_data: Path) -> None:
     assert Judgment.objects.filter(project=project).count() == 221
     assert Prompt.objects.filter(project=project).count() == 102  # 221 pairs over 102 distinct prompts
     assert Counter(Prompt.objects.filter(project=project).values_list("category", flat=True)) == {
-        "other": 36, "harmless": 25, "helpful": 22, "honest": 19,
+        "other": 36,
+        "harmless": 25,
+        "helpful": 22,
+        "honest": 19,
     }
     # Row 86's chosen answer is text that looks like a JSON list: it stays text.
     judgment = Judgment.objects.get(project=project, metadata__source_id=85)
@@ -82,8 +90,12 @@ def test_openassistant_trees_give_212_ranked_groups(shared_data: Path) -> None:
     sizes = Counter(c.members.count() for c in Comparison.objects.filter(project=project))
     assert sizes == {3: 117, 2: 57, 4: 27, 6: 6, 5: 3, 9: 1, 8: 1}
     # The first tree: the root prompt's replies ranked 0 (best) first; context is the root message.
-    judgment = Judgment.objects.get(project=project, comparison__prompt__external_id="054e1df3-35e0-4bb8-a585-607dbdcd24e0")
-    assert judgment.comparison.prompt.messages == [{"role": "user", "content": "How can I find the best 401k plan for my needs?"}]
+    judgment = Judgment.objects.get(
+        project=project, comparison__prompt__external_id="054e1df3-35e0-4bb8-a585-607dbdcd24e0"
+    )
+    assert judgment.comparison.prompt.messages == [
+        {"role": "user", "content": "How can I find the best 401k plan for my needs?"}
+    ]
     assert judgment.placements.get(response__external_id="fa783ef0-4f4e-457d-b429-afd89edf8757").rank == 1
     # Deeper groups carry the whole conversation path above them.
     assert Prompt.objects.filter(project=project, metadata__depth__gte=3).exists()
@@ -99,7 +111,11 @@ def test_pandalm_three_annotators_with_ties_and_two_model_judges(shared_data: Pa
     assert Prompt.objects.filter(project=project).count() == 999
     human = Judgment.objects.filter(project=project, judge__kind=Judge.Kind.HUMAN)
     assert human.count() == 2997
-    assert set(human.values_list("judge__name", flat=True)) == {"pandalm:annotator1", "pandalm:annotator2", "pandalm:annotator3"}
+    assert set(human.values_list("judge__name", flat=True)) == {
+        "pandalm:annotator1",
+        "pandalm:annotator2",
+        "pandalm:annotator3",
+    }
     llm = Judgment.objects.filter(project=project, judge__kind=Judge.Kind.LLM)
     assert dict(Counter(llm.values_list("judge__name", flat=True))) == {
         "pandalm:gpt-3.5-turbo": 974,  # 25 'garbage' verdicts reported, not guessed
@@ -112,18 +128,30 @@ def test_pandalm_three_annotators_with_ties_and_two_model_judges(shared_data: Pa
     ranks: dict[int, dict[str, int]] = defaultdict(dict)
     names = {}
     for judgment_id, judge, prompt_id, response, rank in Placement.objects.filter(judgment__in=human).values_list(
-        "judgment_id", "judgment__judge__name", "judgment__comparison__prompt__external_id", "response__external_id", "rank"
+        "judgment_id",
+        "judgment__judge__name",
+        "judgment__comparison__prompt__external_id",
+        "response__external_id",
+        "rank",
     ):
         ranks[judgment_id][response] = rank
         names[judgment_id] = (judge, prompt_id)
     for judgment_id, (judge, prompt_id) in names.items():
         r = ranks[judgment_id]
-        labels[judge][prompt_id] = 0 if r["response1"] == r["response2"] else (1 if r["response1"] < r["response2"] else 2)
+        labels[judge][prompt_id] = (
+            0 if r["response1"] == r["response2"] else (1 if r["response1"] < r["response2"] else 2)
+        )
     ids = sorted(labels["pandalm:annotator1"])
     series = {name: [labels[name][i] for i in ids] for name in labels}
     kappa = lambda a, b: round(cohen_kappa_score(series[f"pandalm:{a}"], series[f"pandalm:{b}"]), 2)  # noqa: E731
-    assert (kappa("annotator1", "annotator2"), kappa("annotator1", "annotator3"), kappa("annotator2", "annotator3")) == (
-        0.85, 0.88, 0.86,
+    assert (
+        kappa("annotator1", "annotator2"),
+        kappa("annotator1", "annotator3"),
+        kappa("annotator2", "annotator3"),
+    ) == (
+        0.85,
+        0.88,
+        0.86,
     )
     # Published majority counts (tie/1/2) and unanimity.
     majority = Counter()
@@ -148,8 +176,13 @@ def test_mtbench_votes_and_gpt4_verdicts_with_conversations(shared_data: Path, c
     gpt4 = Judgment.objects.filter(project=project, judge__name="mtbench:gpt-4")
     assert gpt4.count() == 1240
     assert gpt4.filter(metadata__position_inconsistent=True).count() == 196
+
     # Ties: 417 human ties and 108 + 196 GPT-4 ties, each stored as equal ranks.
-    tied = lambda qs: sum(1 for j in qs.prefetch_related("placements") if len({p.rank for p in j.placements.all()}) == 1)  # noqa: E731
+    def tied(judgments) -> int:
+        return sum(
+            1 for j in judgments.prefetch_related("placements") if len({p.rank for p in j.placements.all()}) == 1
+        )
+
     assert tied(humans) == 417
     assert tied(gpt4) == 304
     # Turn 2 is its own prompt; its responses carry their model's whole conversation.

@@ -39,7 +39,19 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         raise FileNotFoundError("redis-server is needed for the Redis broker test (scripts/test installs it)")
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
@@ -64,9 +76,27 @@ def start_worker(broker_url: str | None = None) -> subprocess.Popen:
     if broker_url:
         env["WORKBENCH_TEST_BROKER_URL"] = broker_url
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workbench", "worker", "-Q", "default", "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-        cwd=REPO, env=env, stdout=LOG.open("w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workbench",
+            "worker",
+            "-Q",
+            "default",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=LOG.open("w"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -104,7 +134,9 @@ def test_a_big_upload_is_imported_by_the_worker(transactional_db, shared_data: P
 
         # A failing file on the same worker: a visible failure with row and field, nothing written.
         bad = b'[{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "a"}' + b" " * 70000 + b"]"
-        failed = wait_for(import_job_create(project=project, user=None, upload=SimpleUploadedFile("bad.json", bad)), worker)
+        failed = wait_for(
+            import_job_create(project=project, user=None, upload=SimpleUploadedFile("bad.json", bad)), worker
+        )
         assert failed.status == ImportJob.Status.FAILED
         assert failed.report["errors"][0] == {"row": 2, "field": "rejected", "message": "missing"}
         assert Judgment.objects.filter(project=project).count() == 221

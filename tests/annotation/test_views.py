@@ -18,7 +18,9 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 XSS_PROMPT = '<script>alert("prompt")</script><img src=x onerror=alert(1)>'
-XSS_RESPONSE = '<svg onload=alert(2)></svg><a href="javascript:alert(3)">click</a><iframe src="javascript:alert(4)"></iframe>'
+XSS_RESPONSE = (
+    '<svg onload=alert(2)></svg><a href="javascript:alert(3)">click</a><iframe src="javascript:alert(4)"></iframe>'
+)
 
 
 @pytest.fixture
@@ -56,13 +58,48 @@ def client_for(world: dict, who: str) -> Client:
 
 # (url name, kwargs builder, method) -> expected status per visitor
 PAGES = [
-    ("annotation:project_list", lambda w: {}, "get", {"anonymous": 302, "annotator": 200, "outsider": 200, "researcher": 200, "admin": 200}),
-    ("annotation:project_overview", lambda w: {"slug": "demo"}, "get", {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200}),
-    ("annotation:import_upload", lambda w: {"slug": "demo"}, "get", {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200}),
-    ("annotation:import_upload", lambda w: {"slug": "demo"}, "post", {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400}),
-    ("annotation:import_job", lambda w: {"job_id": w["job"].pk}, "get", {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200}),
-    ("annotation:import_job_retry", lambda w: {"job_id": w["job"].pk}, "post", {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302}),
-    ("admin:index", lambda w: {}, "get", {"anonymous": 302, "annotator": 302, "outsider": 302, "researcher": 302, "admin": 200}),
+    (
+        "annotation:project_list",
+        lambda w: {},
+        "get",
+        {"anonymous": 302, "annotator": 200, "outsider": 200, "researcher": 200, "admin": 200},
+    ),
+    (
+        "annotation:project_overview",
+        lambda w: {"slug": "demo"},
+        "get",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200},
+    ),
+    (
+        "annotation:import_upload",
+        lambda w: {"slug": "demo"},
+        "get",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200},
+    ),
+    (
+        "annotation:import_upload",
+        lambda w: {"slug": "demo"},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400},
+    ),
+    (
+        "annotation:import_job",
+        lambda w: {"job_id": w["job"].pk},
+        "get",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200},
+    ),
+    (
+        "annotation:import_job_retry",
+        lambda w: {"job_id": w["job"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
+    ),
+    (
+        "admin:index",
+        lambda w: {},
+        "get",
+        {"anonymous": 302, "annotator": 302, "outsider": 302, "researcher": 302, "admin": 200},
+    ),
 ]
 
 
@@ -108,7 +145,9 @@ def test_upload_small_file_imports_inline_and_reports(world: dict, django_captur
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("annotation:import_upload", kwargs={"slug": "demo"}), {"file": upload})
     job = ImportJob.objects.exclude(pk=world["job"].pk).get()
-    assert response.status_code == 302 and response["Location"] == reverse("annotation:import_job", kwargs={"job_id": job.pk})
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "annotation:import_job", kwargs={"job_id": job.pk}
+    )
     assert job.status == ImportJob.Status.SUCCEEDED and job.report["judgments_created"] == 1
     html = client.get(response["Location"]).content.decode()
     assert "Succeeded" in html and "hx-trigger" not in html  # finished: the page stops polling
@@ -117,7 +156,10 @@ def test_upload_small_file_imports_inline_and_reports(world: dict, django_captur
 def test_upload_of_a_bad_file_fails_visibly_and_writes_nothing(world: dict, django_capture_on_commit_callbacks) -> None:
     client = client_for(world, "researcher")
     before = Judgment.objects.count()
-    upload = SimpleUploadedFile("bad.jsonl", b'{"prompt": "p3", "chosen": "a", "rejected": "b"}\n{"prompt": "p4", "chosen": 5, "rejected": "b"}\n')
+    upload = SimpleUploadedFile(
+        "bad.jsonl",
+        b'{"prompt": "p3", "chosen": "a", "rejected": "b"}\n{"prompt": "p4", "chosen": 5, "rejected": "b"}\n',
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("annotation:import_upload", kwargs={"slug": "demo"}), {"file": upload})
     response = client.get(response["Location"])
@@ -130,7 +172,9 @@ def test_upload_of_a_bad_file_fails_visibly_and_writes_nothing(world: dict, djan
 def test_stalled_job_shows_and_can_be_retried(world: dict) -> None:
     job = world["job"]
     ImportJob.objects.filter(pk=job.pk).update(
-        status="running", started_at=timezone.now() - timedelta(minutes=10), heartbeat_at=timezone.now() - timedelta(minutes=10)
+        status="running",
+        started_at=timezone.now() - timedelta(minutes=10),
+        heartbeat_at=timezone.now() - timedelta(minutes=10),
     )
     client = client_for(world, "researcher")
     html = client.get(reverse("annotation:import_job", kwargs={"job_id": job.pk})).content.decode()

@@ -72,9 +72,13 @@ def test_researcher_imports_a_file_from_the_page(page, live_server, tmp_path: Pa
     project = ProjectFactory(slug="upload", name="Upload target")
     MembershipFactory(project=project, role=Membership.Role.RESEARCHER, user=UserFactory(username="res2"))
     good = tmp_path / "pairs.jsonl"
-    good.write_text("".join(json.dumps({"prompt": f"p{i}", "chosen": "good", "rejected": "bad"}) + "\n" for i in range(20)))
+    good.write_text(
+        "".join(json.dumps({"prompt": f"p{i}", "chosen": "good", "rejected": "bad"}) + "\n" for i in range(20))
+    )
     bad = tmp_path / "broken.jsonl"
-    bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": ["x"], "rejected": "b"}\n')
+    bad.write_text(
+        '{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": ["x"], "rejected": "b"}\n'
+    )
 
     login(page, live_server, "res2")
     page.goto(f"{live_server.url}/projects/upload/import/")

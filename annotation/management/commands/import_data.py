@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path")
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--format", choices=sorted(FORMATS), help="data format; detected from the columns if omitted")
+        parser.add_argument(
+            "--format", choices=sorted(FORMATS), help="data format; detected from the columns if omitted"
+        )
         parser.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
         parser.add_argument("--project-kind", choices=["pairwise", "listwise"], help="kind of a created project")
         parser.add_argument("--judge", help="judge name for formats whose rows name no judge")
@@ -37,7 +39,9 @@ class Command(BaseCommand):
                 fields = {"kind": options["project_kind"]} if options["project_kind"] else {}
                 project = project_create(slug=slug, **fields)
             import_options = {k: options[k] for k in ("judge", "conversations") if options.get(k)}
-            report = import_file(project=project, path=options["path"], format_name=options["format"], options=import_options)
+            report = import_file(
+                project=project, path=options["path"], format_name=options["format"], options=import_options
+            )
         except ImportFailed as failure:
             if options["json"]:
                 self.stdout.write(json.dumps(failure.report.as_dict(), indent=2))

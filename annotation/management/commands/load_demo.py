@@ -34,7 +34,8 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "name": "OpenAssistant rankings (demo)",
         "kind": "listwise",
         "list_size": 4,
-        "description": "30 OpenAssistant conversation trees; each group of ranked sibling replies is a listwise judgment.",
+        "description": "30 OpenAssistant conversation trees; each group of ranked sibling replies is one listwise "
+        "judgment.",
         "source": "OpenAssistant Conversations (Apache-2.0), Köpf et al. 2023. demo_data/oasst/",
         "files": [("oasst/en_tree.first30.jsonl.gz", {})],
     },
@@ -43,7 +44,8 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "name": "PandaLM, 3 annotators (demo)",
         "kind": "pairwise",
         "overlap": 3,
-        "description": "200 PandaLM test items judged by three human annotators (ties allowed), GPT-3.5 and PandaLM-7B.",
+        "description": "200 PandaLM test items judged by three human annotators (ties allowed), GPT-3.5 and "
+        "PandaLM-7B.",
         "source": "PandaLM (Apache-2.0), Wang et al. 2023. demo_data/pandalm/",
         "files": [
             ("pandalm/testset-v1.first200.json", {}),
