@@ -29,13 +29,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Import: synthetic pairwise rows (bench/import_pairs.py)"
-DOC_HEADER = "# Benchmarks\n\nMeasurements of the workbench's heavy paths. Each section names the script that produced it.\n"
+DOC_HEADER = (
+    "# Benchmarks\n\nMeasurements of the workbench's heavy paths. Each section names the script that produced it.\n"
+)
 GENERATOR_VERSION = 1
 SEED = 20240611
 MARGIN_SHARE = 0.03
@@ -172,7 +174,8 @@ def measure(db: Database, path: Path, rows: int) -> Result:
     manage(db, "migrate", "--no-input", "-v", "0")
     log = db.workdir / "import.out"
     load_before = os.getloadavg()[0]
-    command = [sys.executable, str(ROOT / "manage.py"), "import_data", str(path), "--project", "bench", "--create-project", "--json"]
+    command = [sys.executable, str(ROOT / "manage.py"), "import_data", str(path), "--project", "bench"]
+    command += ["--create-project", "--json"]
     print(f"==> {db.kind}, {rows:,} rows: {shlex.join(command[1:])}", flush=True)
     with open(log, "w") as out:
         started = time.monotonic()
@@ -200,7 +203,8 @@ def measure(db: Database, path: Path, rows: int) -> Result:
     )
     print(
         f"    {result.seconds:.1f}s ({result.import_seconds:.1f}s in import_file), {result.pairs_per_s:,.0f} pairs/s, "
-        f"peak RSS {result.peak_rss_mb:,.0f} MB, {judgments:,} judgments, load {load_before:.2f} -> {result.load_after:.2f}",
+        f"peak RSS {result.peak_rss_mb:,.0f} MB, {judgments:,} judgments, "
+        f"load {load_before:.2f} -> {result.load_after:.2f}",
         flush=True,
     )
     if judgments != rows:
@@ -221,12 +225,14 @@ def machine() -> list[str]:
     except OSError:
         pass
     ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return [f"CPU: {cpu}, {os.cpu_count()} cores; RAM {ram_gb:.0f} GiB; {platform.system()} {platform.release()}",
-            f"Python {platform.python_version()}"]
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {ram_gb:.0f} GiB; {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()}",
+    ]
 
 
 def section(results: list[Result], versions: list[str], sizes: dict[int, int], argv: list[str]) -> str:
-    date = datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    date = datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
     lines = [
         HEADING,
         "",
@@ -253,7 +259,8 @@ def section(results: list[Result], versions: list[str], sizes: dict[int, int], a
         "- Measured: `manage.py import_data FILE --project bench --create-project` in a fresh process on an empty, "
         "migrated database; *seconds* is the process's wall time (start-up included), *pairs/s* = rows / seconds, "
         "*peak RSS* is the child's ru_maxrss from `os.wait4`, *import_file s* is the time the service reports. "
-        "The judgment count is checked against the row count after each run.",
+        "The judgment count is checked against the row count after each run. *load avg* is the 1-minute load "
+        "average, which counts the benchmark's own previous run: about 1 means nothing else was busy.",
         "- SQLite: a fresh file in a temporary WORKBENCH_DATA_DIR (WAL, synchronous=NORMAL, as configured in "
         "settings). PostgreSQL: a throwaway local cluster from `scripts/pg-throwaway` (fsync, synchronous_commit "
         "and full_page_writes off, default memory settings), same machine as the importer.",
@@ -280,8 +287,12 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
     parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
-    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "workbench-bench",
-                        help="where generated files are kept between runs")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "workbench-bench",
+        help="where generated files are kept between runs",
+    )
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]

@@ -115,13 +115,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (write null for a missing value)")
 
 
+_JSON_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _decode_json_line(number: int, line: bytes) -> Row | ImportIssue:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         return ImportIssue(number, None, f"not valid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)  # as json.loads does
+        value = _JSON_DECODER.decode(text)  # json.loads(text, parse_constant=...) would build a decoder every line
     except json.JSONDecodeError as error:
         # json's "Unterminated string starting at" already ends with "at".
         return ImportIssue(number, None, f"invalid JSON: {error.msg.removesuffix(' at')} at column {error.colno}")

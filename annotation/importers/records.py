@@ -113,7 +113,12 @@ _JSON_SPECIAL = bytes(range(0x20)) + b'"\\'
 # Control characters json escapes as \u00XX rather than with a short escape.
 _JSON_RARE_CONTROL = bytes(c for c in range(0x20) if c not in b"\b\f\n\r\t")
 _JSON_SHORT_ESCAPES = (
-    (b"\\", b"\\\\"), (b'"', b'\\"'), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\t", b"\\t"), (b"\b", b"\\b"),
+    (b"\\", b"\\\\"),
+    (b'"', b'\\"'),
+    (b"\n", b"\\n"),
+    (b"\r", b"\\r"),
+    (b"\t", b"\\t"),
+    (b"\b", b"\\b"),
     (b"\f", b"\\f"),
 )
 
@@ -136,24 +141,35 @@ def canonical_json(value: Any) -> bytes | None:
     if isinstance(value, str):
         return _json_string(value)
     if type(value) is list:
-        parts = []
-        for element in value:
-            part = canonical_json(element)
-            if part is None:
-                return None
-            parts.append(part)
+        parts = [_json_string(v) if isinstance(v, str) else canonical_json(v) for v in value]
+        if None in parts:
+            return None
         return b"[" + b",".join(parts) + b"]"
     if type(value) is dict:
-        parts = []
         if not all(isinstance(key, str) for key in value):
             return None
+        parts = []
         for key in sorted(value):
-            part = canonical_json(value[key])
+            item = value[key]
+            part = _json_string(item) if isinstance(item, str) else canonical_json(item)
             if part is None:
                 return None
-            parts.append(_json_string(key) + b":" + part)
+            parts.append(_json_key(key) + part)
         return b"{" + b",".join(parts) + b"}"
     return None
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def _json_key(key: str) -> bytes:
+    """`"key":`, remembered for the few keys that recur (role, content, ...)."""
+    spelled = _KEYS.get(key)
+    if spelled is None:
+        spelled = _json_string(key) + b":"
+        if len(_KEYS) < 1024:
+            _KEYS[key] = spelled
+    return spelled
 
 
 def ranking_from_scores(scores: dict[str, float]) -> list[list[str]]:

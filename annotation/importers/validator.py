@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from annotation.importers.records import ImportItem, JudgmentIn, PromptIn, RowError, canonical_json
+from annotation.importers.writer import prompt_ids_by_external_id
 from annotation.models import Judge, Project, Prompt, Response
 
 MAX_EXTERNAL_ID = 255
@@ -109,15 +110,14 @@ class ItemValidator:
         """Prompts that must exist do; prompts that exist are not redefined with other content."""
         if not batch or not self.needs_database():
             return []
-        wanted = {item.prompt_external_id for _, item in batch}
-        prompts = {
-            p.external_id: p
-            for p in Prompt.objects.filter(project=self.project, external_id__in=wanted).only("id", "external_id", "messages")
-        }
+        wanted = sorted({item.prompt_external_id for _, item in batch})
+        # Ids first, one unique-index probe each (an external_id__in filter scans the project's prompts), then by key.
+        found = list(prompt_ids_by_external_id(self.project.pk, wanted).values())
+        prompts = {p.external_id: p for p in Prompt.objects.filter(id__in=found).only("id", "external_id", "messages")}
         responses: dict[tuple[str, str], str] = {}
-        for prompt_ext, response_ext, text in Response.objects.filter(
-            prompt__project=self.project, prompt__external_id__in=wanted
-        ).values_list("prompt__external_id", "external_id", "text"):
+        for prompt_ext, response_ext, text in Response.objects.filter(prompt_id__in=found).values_list(
+            "prompt__external_id", "external_id", "text"
+        ):
             responses[(prompt_ext, response_ext)] = text
         problems: list[tuple[int, RowError]] = []
         for row, item in batch:
