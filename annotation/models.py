@@ -81,7 +81,8 @@ class Membership(BaseModel):
 class Prompt(BaseModel):
     """A conversation: `messages` is a list of {"role", "content"}; the responses continue it."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # Indexed by the (project, external_id) unique constraint; a separate index only slows inserts.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts", db_index=False)
     external_id = models.CharField(max_length=255)
     messages = models.JSONField()
     category = models.CharField(max_length=100, blank=True, db_index=True)
@@ -108,7 +109,7 @@ class Response(BaseModel):
     the shared prompt (MT-Bench turn 2, HH rows whose transcripts diverge early): it is then the whole
     conversation this response ends, and `text` its last assistant turn."""
 
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses", db_index=False)
     external_id = models.CharField(max_length=255)
     text = models.TextField()
     generator = models.CharField(max_length=200, blank=True, db_index=True)
@@ -128,7 +129,7 @@ class Comparison(BaseModel):
     `key` is the sorted response ids joined by commas, so a response set has one comparison per prompt."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     key = models.CharField(max_length=512)
     responses = models.ManyToManyField(Response, through="ComparisonResponse", related_name="comparisons")
 
@@ -145,7 +146,7 @@ class Comparison(BaseModel):
 
 
 class ComparisonResponse(models.Model):
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="members")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="members", db_index=False)
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(help_text="Canonical position (A = 0, B = 1, ...).")
 
@@ -240,9 +241,9 @@ class Judgment(BaseModel):
         ACTIVE = "active", "Active"
         EXCLUDED = "excluded", "Excluded"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
-    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="judgments")
+    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="judgments", db_index=False)
     strength = models.SmallIntegerField(
         null=True, blank=True, help_text="Index into the strength scale; for imports, the margin."
     )
@@ -269,7 +270,11 @@ class Judgment(BaseModel):
                 name="judgment_unique_client_token",
             ),
         ]
-        indexes = [models.Index(fields=["project", "judge"], name="judgment_project_judge")]
+        # Leading columns of composite indexes and unique constraints serve project, judge and comparison lookups;
+        # no single-column copies (each costs every insert: see docs/benchmarks.md).
+        indexes = [
+            models.Index(fields=["project", "judge"], name="judgment_project_judge"),
+        ]
 
     def __str__(self) -> str:
         return f"judgment {self.pk} by {self.judge_id} on {self.comparison_id}"
@@ -278,7 +283,7 @@ class Judgment(BaseModel):
 class Placement(models.Model):
     """A response's place in a judgment: rank 1 is best; equal ranks are ties; ranks are dense."""
 
-    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="placements")
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="placements", db_index=False)
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="placements")
     rank = models.PositiveSmallIntegerField()
     score = models.FloatField(null=True, blank=True)

@@ -4,7 +4,7 @@ from django.db import models
 class BaseModel(models.Model):
     """Timestamps every table carries."""
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,272 +14,510 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Comparison',
+            name="Comparison",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('key', models.CharField(max_length=512)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("key", models.CharField(max_length=512)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('path', models.CharField(max_length=1024)),
-                ('original_name', models.CharField(max_length=255)),
-                ('format', models.CharField(blank=True, help_text='Empty = detect from the columns.', max_length=64)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16)),
-                ('phase', models.CharField(blank=True, max_length=32)),
-                ('bytes_total', models.BigIntegerField(default=0)),
-                ('bytes_done', models.BigIntegerField(default=0)),
-                ('rows_done', models.BigIntegerField(default=0)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("path", models.CharField(max_length=1024)),
+                ("original_name", models.CharField(max_length=255)),
+                ("format", models.CharField(blank=True, help_text="Empty = detect from the columns.", max_length=64)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("phase", models.CharField(blank=True, max_length=32)),
+                ("bytes_total", models.BigIntegerField(default=0)),
+                ("bytes_done", models.BigIntegerField(default=0)),
+                ("rows_done", models.BigIntegerField(default=0)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Judge',
+            name="Judge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(choices=[('human', 'Human'), ('reward_model', 'Reward model'), ('llm', 'LLM judge'), ('imported', 'Imported source')], db_index=True, max_length=16)),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judge', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("human", "Human"),
+                            ("reward_model", "Reward model"),
+                            ("llm", "LLM judge"),
+                            ("imported", "Imported source"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judge",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('role', models.CharField(choices=[('annotator', 'Annotator'), ('researcher', 'Researcher')], default='annotator', max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("annotator", "Annotator"), ("researcher", "Researcher")],
+                        default="annotator",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('kind', models.CharField(choices=[('pairwise', 'Pairwise'), ('listwise', 'Listwise')], default='pairwise', max_length=16)),
-                ('list_size', models.PositiveSmallIntegerField(default=2)),
-                ('overlap', models.PositiveSmallIntegerField(default=1, help_text='Distinct annotators per comparison.')),
-                ('allow_ties', models.BooleanField(default=True)),
-                ('allow_both_bad', models.BooleanField(default=False)),
-                ('strength_scale', models.JSONField(blank=True, default=list, help_text='Labels from weakest to strongest, e.g. ["slightly", "clearly", "much"]; empty = off.')),
-                ('criteria', models.JSONField(blank=True, default=list, help_text='[{"key", "label", "scale"}]')),
-                ('rationale', models.CharField(choices=[('off', 'Off'), ('optional', 'Optional'), ('required', 'Required')], default='optional', max_length=16)),
-                ('guidelines_md', models.TextField(blank=True)),
-                ('lease_minutes', models.PositiveSmallIntegerField(default=30)),
-                ('queue_order', models.CharField(choices=[('sequential', 'Sequential'), ('random', 'Random'), ('fewest_first', 'Fewest judgments first')], default='sequential', max_length=16)),
-                ('source', models.TextField(blank=True, help_text='Where the data came from: citation, licence, URL.')),
-                ('members', models.ManyToManyField(related_name='projects', through='annotation.Membership', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("pairwise", "Pairwise"), ("listwise", "Listwise")], default="pairwise", max_length=16
+                    ),
+                ),
+                ("list_size", models.PositiveSmallIntegerField(default=2)),
+                (
+                    "overlap",
+                    models.PositiveSmallIntegerField(default=1, help_text="Distinct annotators per comparison."),
+                ),
+                ("allow_ties", models.BooleanField(default=True)),
+                ("allow_both_bad", models.BooleanField(default=False)),
+                (
+                    "strength_scale",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Labels from weakest to strongest, e.g. ["slightly", "clearly", "much"]; empty = off.',
+                    ),
+                ),
+                ("criteria", models.JSONField(blank=True, default=list, help_text='[{"key", "label", "scale"}]')),
+                (
+                    "rationale",
+                    models.CharField(
+                        choices=[("off", "Off"), ("optional", "Optional"), ("required", "Required")],
+                        default="optional",
+                        max_length=16,
+                    ),
+                ),
+                ("guidelines_md", models.TextField(blank=True)),
+                ("lease_minutes", models.PositiveSmallIntegerField(default=30)),
+                (
+                    "queue_order",
+                    models.CharField(
+                        choices=[
+                            ("sequential", "Sequential"),
+                            ("random", "Random"),
+                            ("fewest_first", "Fewest judgments first"),
+                        ],
+                        default="sequential",
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.TextField(blank=True, help_text="Where the data came from: citation, licence, URL.")),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="projects", through="annotation.Membership", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-            },
-        ),
-        migrations.AddField(
-            model_name='membership',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotation.project'),
-        ),
-        migrations.CreateModel(
-            name='Judgment',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('strength', models.SmallIntegerField(blank=True, help_text='Index into the strength scale; for imports, the margin.', null=True)),
-                ('margin', models.FloatField(blank=True, help_text='Numeric preference margin (TRL `margin`).', null=True)),
-                ('criteria', models.JSONField(blank=True, default=dict)),
-                ('rationale', models.TextField(blank=True)),
-                ('shown_order', models.JSONField(blank=True, default=list, help_text='Response ids in the order they were shown.')),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('source', models.CharField(choices=[('ui', 'Annotation UI'), ('api', 'API'), ('import', 'Import'), ('model', 'Model scoring')], max_length=16)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('excluded', 'Excluded')], default='active', max_length=16)),
-                ('client_token', models.CharField(blank=True, max_length=64, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('comparison', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='annotation.comparison')),
-                ('import_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotation.importjob')),
-                ('judge', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judgments', to='annotation.judge')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='annotation.project')),
-            ],
-            options={
-                'ordering': ['id'],
-            },
-        ),
-        migrations.AddField(
-            model_name='importjob',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='import_jobs', to='annotation.project'),
-        ),
-        migrations.AddField(
-            model_name='comparison',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparisons', to='annotation.project'),
-        ),
-        migrations.CreateModel(
-            name='Prompt',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('external_id', models.CharField(max_length=255)),
-                ('messages', models.JSONField()),
-                ('category', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prompts', to='annotation.project')),
-            ],
-            options={
-                'ordering': ['id'],
-            },
-        ),
-        migrations.AddField(
-            model_name='comparison',
-            name='prompt',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparisons', to='annotation.prompt'),
-        ),
-        migrations.CreateModel(
-            name='Response',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('external_id', models.CharField(max_length=255)),
-                ('text', models.TextField()),
-                ('generator', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('conversation', models.JSONField(blank=True, null=True)),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='annotation.prompt')),
-            ],
-            options={
-                'ordering': ['id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Placement',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveSmallIntegerField()),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('judgment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='placements', to='annotation.judgment')),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='placements', to='annotation.response')),
-            ],
-            options={
-                'ordering': ['judgment_id', 'rank'],
-            },
-        ),
-        migrations.CreateModel(
-            name='ComparisonResponse',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(help_text='Canonical position (A = 0, B = 1, ...).')),
-                ('comparison', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='annotation.comparison')),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotation.response')),
-            ],
-            options={
-                'ordering': ['comparison_id', 'position'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='comparison',
-            name='responses',
-            field=models.ManyToManyField(related_name='comparisons', through='annotation.ComparisonResponse', to='annotation.response'),
+            model_name="membership",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="annotation.project"
+            ),
         ),
         migrations.CreateModel(
-            name='Assignment',
+            name="Judgment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('leased', 'Leased'), ('done', 'Done'), ('skipped', 'Skipped'), ('expired', 'Expired')], db_index=True, default='leased', max_length=16)),
-                ('leased_until', models.DateTimeField(blank=True, null=True)),
-                ('shown_order', models.JSONField(blank=True, default=list)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to=settings.AUTH_USER_MODEL)),
-                ('comparison', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='annotation.comparison')),
-                ('judgment', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assignment', to='annotation.judgment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "strength",
+                    models.SmallIntegerField(
+                        blank=True, help_text="Index into the strength scale; for imports, the margin.", null=True
+                    ),
+                ),
+                (
+                    "margin",
+                    models.FloatField(blank=True, help_text="Numeric preference margin (TRL `margin`).", null=True),
+                ),
+                ("criteria", models.JSONField(blank=True, default=dict)),
+                ("rationale", models.TextField(blank=True)),
+                (
+                    "shown_order",
+                    models.JSONField(blank=True, default=list, help_text="Response ids in the order they were shown."),
+                ),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("ui", "Annotation UI"),
+                            ("api", "API"),
+                            ("import", "Import"),
+                            ("model", "Model scoring"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("excluded", "Excluded")], default="active", max_length=16
+                    ),
+                ),
+                ("client_token", models.CharField(blank=True, max_length=64, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "comparison",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="judgments",
+                        to="annotation.comparison",
+                    ),
+                ),
+                (
+                    "import_job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="annotation.importjob",
+                    ),
+                ),
+                (
+                    "judge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="judgments", to="annotation.judge"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="judgments", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status__in', ['leased', 'done'])), fields=('comparison', 'annotator'), name='assignment_one_open_per_annotator')],
+                "ordering": ["id"],
+            },
+        ),
+        migrations.AddField(
+            model_name="importjob",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="import_jobs", to="annotation.project"
+            ),
+        ),
+        migrations.AddField(
+            model_name="comparison",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="comparisons", to="annotation.project"
+            ),
+        ),
+        migrations.CreateModel(
+            name="Prompt",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("external_id", models.CharField(max_length=255)),
+                ("messages", models.JSONField()),
+                ("category", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="prompts", to="annotation.project"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["id"],
+            },
+        ),
+        migrations.AddField(
+            model_name="comparison",
+            name="prompt",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="comparisons", to="annotation.prompt"
+            ),
+        ),
+        migrations.CreateModel(
+            name="Response",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("external_id", models.CharField(max_length=255)),
+                ("text", models.TextField()),
+                ("generator", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("conversation", models.JSONField(blank=True, null=True)),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="responses", to="annotation.prompt"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Placement",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rank", models.PositiveSmallIntegerField()),
+                ("score", models.FloatField(blank=True, null=True)),
+                (
+                    "judgment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="placements", to="annotation.judgment"
+                    ),
+                ),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="placements", to="annotation.response"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["judgment_id", "rank"],
+            },
+        ),
+        migrations.CreateModel(
+            name="ComparisonResponse",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField(help_text="Canonical position (A = 0, B = 1, ...).")),
+                (
+                    "comparison",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="members", to="annotation.comparison"
+                    ),
+                ),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="annotation.response"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["comparison_id", "position"],
+            },
+        ),
+        migrations.AddField(
+            model_name="comparison",
+            name="responses",
+            field=models.ManyToManyField(
+                related_name="comparisons", through="annotation.ComparisonResponse", to="annotation.response"
+            ),
+        ),
+        migrations.CreateModel(
+            name="Assignment",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("leased", "Leased"),
+                            ("done", "Done"),
+                            ("skipped", "Skipped"),
+                            ("expired", "Expired"),
+                        ],
+                        db_index=True,
+                        default="leased",
+                        max_length=16,
+                    ),
+                ),
+                ("leased_until", models.DateTimeField(blank=True, null=True)),
+                ("shown_order", models.JSONField(blank=True, default=list)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "comparison",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assignments",
+                        to="annotation.comparison",
+                    ),
+                ),
+                (
+                    "judgment",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assignment",
+                        to="annotation.judgment",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status__in", ["leased", "done"])),
+                        fields=("comparison", "annotator"),
+                        name="assignment_one_open_per_annotator",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.CheckConstraint(condition=models.Q(('list_size__gte', 2)), name='project_list_size_at_least_2'),
+            model_name="project",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("list_size__gte", 2)), name="project_list_size_at_least_2"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.CheckConstraint(condition=models.Q(('overlap__gte', 1)), name='project_overlap_at_least_1'),
+            model_name="project",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("overlap__gte", 1)), name="project_overlap_at_least_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('project', 'user'), name='membership_unique_user'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("project", "user"), name="membership_unique_user"),
         ),
         migrations.AddIndex(
-            model_name='judgment',
-            index=models.Index(fields=['project', 'judge'], name='judgment_project_judge'),
+            model_name="judgment",
+            index=models.Index(fields=["project", "judge"], name="judgment_project_judge"),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('judge', 'comparison'), name='judgment_one_active_per_judge'),
+            model_name="judgment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "active")),
+                fields=("judge", "comparison"),
+                name="judgment_one_active_per_judge",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_token__isnull', False)), fields=('judge', 'client_token'), name='judgment_unique_client_token'),
+            model_name="judgment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_token__isnull", False)),
+                fields=("judge", "client_token"),
+                name="judgment_unique_client_token",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prompt',
-            constraint=models.UniqueConstraint(fields=('project', 'external_id'), name='prompt_unique_external_id'),
+            model_name="prompt",
+            constraint=models.UniqueConstraint(fields=("project", "external_id"), name="prompt_unique_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='response',
-            constraint=models.UniqueConstraint(fields=('prompt', 'external_id'), name='response_unique_external_id'),
+            model_name="response",
+            constraint=models.UniqueConstraint(fields=("prompt", "external_id"), name="response_unique_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='placement',
-            constraint=models.UniqueConstraint(fields=('judgment', 'response'), name='placement_unique_response'),
+            model_name="placement",
+            constraint=models.UniqueConstraint(fields=("judgment", "response"), name="placement_unique_response"),
         ),
         migrations.AddConstraint(
-            model_name='placement',
-            constraint=models.CheckConstraint(condition=models.Q(('rank__gte', 1)), name='placement_rank_positive'),
+            model_name="placement",
+            constraint=models.CheckConstraint(condition=models.Q(("rank__gte", 1)), name="placement_rank_positive"),
         ),
         migrations.AddConstraint(
-            model_name='comparisonresponse',
-            constraint=models.UniqueConstraint(fields=('comparison', 'response'), name='comparison_response_unique'),
+            model_name="comparisonresponse",
+            constraint=models.UniqueConstraint(fields=("comparison", "response"), name="comparison_response_unique"),
         ),
         migrations.AddConstraint(
-            model_name='comparisonresponse',
-            constraint=models.UniqueConstraint(fields=('comparison', 'position'), name='comparison_position_unique'),
+            model_name="comparisonresponse",
+            constraint=models.UniqueConstraint(fields=("comparison", "position"), name="comparison_position_unique"),
         ),
         migrations.AddConstraint(
-            model_name='comparison',
-            constraint=models.UniqueConstraint(fields=('prompt', 'key'), name='comparison_unique_response_set'),
+            model_name="comparison",
+            constraint=models.UniqueConstraint(fields=("prompt", "key"), name="comparison_unique_response_set"),
         ),
     ]
