@@ -75,7 +75,12 @@ class _Table:
                     self.first_reserved = ids[0]
                 return ids
             if self._next_id is None:
-                cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{self.table}"')
+                # AUTOINCREMENT never reuses an id, even of a deleted row: start above sqlite_sequence too.
+                cursor.execute(
+                    f'SELECT MAX(COALESCE((SELECT MAX(id) FROM "{self.table}"), 0), '
+                    "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))",
+                    [self.table],
+                )
                 self._next_id = cursor.fetchone()[0] + 1
         first = self._next_id
         if self.first_reserved is None:
@@ -140,7 +145,9 @@ class BulkWriter:
         self.import_job_id = import_job_id
         self.stats = WriteStats()
         self._judges: dict[str, Judge] = {}
-        self._prompts = _Table(Prompt, ["project_id", "external_id", "messages", "category", "metadata", "created_at", "updated_at"])
+        self._prompts = _Table(
+            Prompt, ["project_id", "external_id", "messages", "category", "metadata", "created_at", "updated_at"]
+        )
         self._responses = _Table(
             Response,
             ["prompt_id", "external_id", "text", "generator", "metadata", "conversation", "created_at", "updated_at"],
@@ -150,8 +157,22 @@ class BulkWriter:
         self._judgments = _Table(
             Judgment,
             [
-                "project_id", "comparison_id", "judge_id", "strength", "margin", "criteria", "rationale", "shown_order",
-                "duration_ms", "source", "status", "client_token", "import_job_id", "metadata", "created_at", "updated_at",
+                "project_id",
+                "comparison_id",
+                "judge_id",
+                "strength",
+                "margin",
+                "criteria",
+                "rationale",
+                "shown_order",
+                "duration_ms",
+                "source",
+                "status",
+                "client_token",
+                "import_job_id",
+                "metadata",
+                "created_at",
+                "updated_at",
             ],
         )
         self._placements = _Table(Placement, ["judgment_id", "response_id", "rank", "score"])
@@ -190,8 +211,16 @@ class BulkWriter:
             ids[prompt.external_id] = pk
             self._batch_new_prompts.add(pk)
             rows.append(
-                (pk, self.project.pk, prompt.external_id, _dumps(prompt.messages), prompt.category,
-                 _dumps(prompt.metadata), self._stamp, self._stamp)
+                (
+                    pk,
+                    self.project.pk,
+                    prompt.external_id,
+                    _dumps(prompt.messages),
+                    prompt.category,
+                    _dumps(prompt.metadata),
+                    self._stamp,
+                    self._stamp,
+                )
             )
         self._prompts.insert(rows)
         self.stats.prompts_created += len(rows)
@@ -217,8 +246,17 @@ class BulkWriter:
         for pk, ((prompt_id, external_id), response) in zip(new_ids, new.items(), strict=True):
             ids[(prompt_id, external_id)] = pk
             rows.append(
-                (pk, prompt_id, external_id, response.text, response.generator, _dumps(response.metadata),
-                 None if response.conversation is None else _dumps(response.conversation), self._stamp, self._stamp)
+                (
+                    pk,
+                    prompt_id,
+                    external_id,
+                    response.text,
+                    response.generator,
+                    _dumps(response.metadata),
+                    None if response.conversation is None else _dumps(response.conversation),
+                    self._stamp,
+                    self._stamp,
+                )
             )
         self._responses.insert(rows)
         self.stats.responses_created += len(rows)
@@ -263,9 +301,25 @@ class BulkWriter:
                 continue
             existing[(judge_id, comparison_id)] = ranks
             judgment_rows.append(
-                (pk, project_id, comparison_id, judge_id, judgment.strength, judgment.margin,
-                 _dumps(judgment.criteria), judgment.rationale, "[]", None, source,
-                 status, None, import_job_id, _dumps(judgment.metadata), now, now)
+                (
+                    pk,
+                    project_id,
+                    comparison_id,
+                    judge_id,
+                    judgment.strength,
+                    judgment.margin,
+                    _dumps(judgment.criteria),
+                    judgment.rationale,
+                    "[]",
+                    None,
+                    source,
+                    status,
+                    None,
+                    import_job_id,
+                    _dumps(judgment.metadata),
+                    now,
+                    now,
+                )
             )
             scores = judgment.scores or {}
             placements.extend((pk, response, ranks[response], scores.get(rid)) for rid, response in local.items())
@@ -280,7 +334,9 @@ class BulkWriter:
         ids: dict[tuple[int, str], int] = {}
         existing_prompts = sorted({p for p, _ in wanted} - self._batch_new_prompts)
         for chunk in _chunks(existing_prompts):
-            for pk, prompt_id, key in Comparison.objects.filter(prompt_id__in=chunk).values_list("id", "prompt_id", "key"):
+            for pk, prompt_id, key in Comparison.objects.filter(prompt_id__in=chunk).values_list(
+                "id", "prompt_id", "key"
+            ):
                 ids[(prompt_id, key)] = pk
         new: dict[tuple[int, str], list[int]] = {}
         for prompt_id, order in wanted:

@@ -610,3 +610,25 @@ def test_reimport_with_a_changed_label_is_a_conflict_and_writes_nothing(build, t
     # The new row after the conflicting one was not written either: the whole import rolled back.
     assert table_counts() == before
     assert sorted(Placement.objects.values_list("judgment_id", "response_id", "rank")) == placements
+
+
+def test_import_never_reuses_ids_of_deleted_rows(tmp_path) -> None:
+    """AUTOINCREMENT tables must not hand out an id a deleted row had (PostgreSQL sequences never do)."""
+    from django.db import connection
+
+    from annotation.models import Judgment, Project
+    from annotation.services.imports import import_file
+
+    project = Project.objects.create(slug="ids", name="ids")
+    first = tmp_path / "first.jsonl"
+    first.write_text(
+        '{"prompt": "p1", "chosen": "a", "rejected": "b"}\n{"prompt": "p2", "chosen": "a", "rejected": "b"}\n'
+    )
+    import_file(project=project, path=first)
+    deleted_max = Judgment.objects.order_by("-id").values_list("id", flat=True).first()
+    Judgment.objects.filter(id=deleted_max).delete()
+    second = tmp_path / "second.jsonl"
+    second.write_text('{"prompt": "p3", "chosen": "a", "rejected": "b"}\n')
+    import_file(project=project, path=second)
+    newest = Judgment.objects.order_by("-id").values_list("id", flat=True).first()
+    assert newest > deleted_max, (connection.vendor, newest, deleted_max)
