@@ -141,7 +141,8 @@ class BulkWriter:
         self.now = now
         # The timestamp as the driver would send it, converted once rather than twice a row: Django's SQLite adapter
         # writes datetime.isoformat(" "); psycopg's COPY takes the datetime itself.
-        self._stamp: Any = now.isoformat(" ") if connection.vendor == "sqlite" else now
+        # The backend's own spelling (SQLite: naive UTC text without an offset), as the ORM would write it.
+        self._stamp: Any = connection.ops.adapt_datetimefield_value(now) if connection.vendor == "sqlite" else now
         self.import_job_id = import_job_id
         self.stats = WriteStats()
         self._judges: dict[str, Judge] = {}

@@ -632,3 +632,31 @@ def test_import_never_reuses_ids_of_deleted_rows(tmp_path) -> None:
     import_file(project=project, path=second)
     newest = Judgment.objects.order_by("-id").values_list("id", flat=True).first()
     assert newest > deleted_max, (connection.vendor, newest, deleted_max)
+
+
+def test_imported_timestamps_are_stored_as_the_orm_stores_them(tmp_path) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from annotation.models import Judgment, Project
+    from annotation.services.imports import import_file
+
+    project = Project.objects.create(slug="stamps", name="stamps")
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"prompt": "p1", "chosen": "a", "rejected": "b"}\n')
+    before = timezone.now()
+    import_file(project=project, path=path)
+    orm = Judgment.objects.create(
+        project=project,
+        comparison=Judgment.objects.get().comparison,
+        judge=Judgment.objects.get().judge,
+        source="api",
+        status="excluded",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CAST(created_at AS TEXT) FROM annotation_judgment ORDER BY id")
+        imported_raw, orm_raw = [row[0] for row in cursor.fetchall()]
+    # Same spelling as the ORM's (SQLite keeps text, so a different one would break comparisons at the edges).
+    assert len(imported_raw) == len(orm_raw)
+    assert ("+" in imported_raw) == ("+" in orm_raw)
+    assert Judgment.objects.filter(created_at__gte=before, created_at__lte=orm.created_at).count() == 2
