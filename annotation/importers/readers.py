@@ -122,7 +122,9 @@ def _decode_json_line(number: int, line: bytes) -> Row | ImportIssue:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
-        return ImportIssue(number, None, f"not valid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})")
+        return ImportIssue(
+            number, None, f"not valid UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})"
+        )
     try:
         if text.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)  # as json.loads does
@@ -163,8 +165,11 @@ def _iter_jsonl(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row |
                 skipped += len(chunk)
                 if chunk.endswith(b"\n"):
                     break
-            yield number, ImportIssue(
-                number, None, f"line is {skipped / 2**20:.1f} MiB, over the {max_row_bytes / 2**20:g} MiB row limit"
+            yield (
+                number,
+                ImportIssue(
+                    number, None, f"line is {skipped / 2**20:.1f} MiB, over the {max_row_bytes / 2**20:g} MiB row limit"
+                ),
             )
             continue
         if not line.strip():
@@ -181,7 +186,10 @@ def _iter_json_list(source: Source, max_row_bytes: int) -> Iterator[tuple[int, R
     if stripped.startswith(b"\xef\xbb\xbf"):
         stripped = stripped[3:].lstrip()
     if not stripped.startswith(b"["):
-        yield 0, ImportIssue(None, None, "a .json file must hold a JSON list of objects (use .jsonl for one object a line)")
+        yield (
+            0,
+            ImportIssue(None, None, "a .json file must hold a JSON list of objects (use .jsonl for one object a line)"),
+        )
         return
     stream.seek(0)
     number = 0
@@ -236,7 +244,10 @@ def _iter_csv(source: Source, max_row_bytes: int) -> Iterator[tuple[int, Row | I
             if not any(value.strip() for value in values):
                 continue
             if len(values) != len(header):
-                yield number, ImportIssue(number, None, f"has {len(values)} values but the header has {len(header)} columns")
+                yield (
+                    number,
+                    ImportIssue(number, None, f"has {len(values)} values but the header has {len(header)} columns"),
+                )
                 continue
             if bad := _undecodable(header, values):
                 yield number, ImportIssue(number, bad[0], bad[1])

@@ -93,12 +93,15 @@ class ItemValidator:
             raise RowError("ranking", "refers to a response this row does not define")
         known_kind = self._judge_kinds.setdefault(judgment.judge.name, judgment.judge.kind)
         if known_kind != judgment.judge.kind:
-            raise RowError("judge", f"judge {judgment.judge.name!r} exists as kind {known_kind!r}, not {judgment.judge.kind!r}")
+            raise RowError(
+                "judge", f"judge {judgment.judge.name!r} exists as kind {known_kind!r}, not {judgment.judge.kind!r}"
+            )
         key = _hash64(judgment.judge.name, item.prompt_external_id, sorted(ranked))
         first = self._judgment_rows.setdefault(key, row)
         if first != row:
             raise RowError(
-                "judge", f"duplicate: {judgment.judge.name!r} already judged these responses of this prompt at row {first}"
+                "judge",
+                f"duplicate: {judgment.judge.name!r} already judged these responses of this prompt at row {first}",
             )
 
     # -- checks against the database, a batch at a time ----------------------------------------------------------
@@ -125,13 +128,18 @@ class ItemValidator:
             if isinstance(item.prompt, str):
                 if stored is None:
                     problems.append(
-                        (row, RowError(self.id_field, f"unknown id {item.prompt!r}: import the data it refers to first"))
+                        (
+                            row,
+                            RowError(self.id_field, f"unknown id {item.prompt!r}: import the data it refers to first"),
+                        )
                     )
                     continue
                 needed = {rid for j in item.judgments for rid in j.response_ids()}
                 missing = sorted(rid for rid in needed if (item.prompt, rid) not in responses)
                 if missing:
-                    problems.append((row, RowError("responses", f"prompt {item.prompt!r} has no response {missing[0]!r}")))
+                    problems.append(
+                        (row, RowError("responses", f"prompt {item.prompt!r} has no response {missing[0]!r}"))
+                    )
                 continue
             if stored is not None and stored.messages != item.prompt.messages:
                 problems.append(

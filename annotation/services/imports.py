@@ -101,9 +101,7 @@ def resolve_format(path: Path, format_name: str | None) -> Format:
         try:
             return FORMATS[format_name]
         except KeyError:
-            raise ApplicationError(
-                f"unknown format {format_name!r}; known formats: {', '.join(FORMATS)}"
-            ) from None
+            raise ApplicationError(f"unknown format {format_name!r}; known formats: {', '.join(FORMATS)}") from None
     columns = peek_columns(path)
     found = detect_format(columns)
     if found is None:
@@ -156,9 +154,7 @@ class _Progress:
             self.callback(phase, self.source.bytes_read(), self.source.size, rows)
 
 
-def _parsed_items(
-    source: Source, fmt: Format, ctx: ParseContext, report: ImportReport | None
-) -> Any:
+def _parsed_items(source: Source, fmt: Format, ctx: ParseContext, report: ImportReport | None) -> Any:
     """Yield (row number, item) for every row that parses; parse errors go to the report (first pass only)."""
     required_checked = source.container != "csv"
     for row_number, row in iter_rows(source, max_row_bytes=ctx.options.get("max_row_bytes", 16 * 1024 * 1024)):
@@ -265,7 +261,11 @@ def import_file(
     if not report.ok:
         raise ImportFailed(report)
     for name in (
-        "prompts_created", "responses_created", "comparisons_created", "judgments_created", "judgments_unchanged",
+        "prompts_created",
+        "responses_created",
+        "comparisons_created",
+        "judgments_created",
+        "judgments_unchanged",
         "judges_created",
     ):
         setattr(report, name, getattr(stats, name))

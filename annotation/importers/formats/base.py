@@ -61,7 +61,8 @@ class Format(ABC):
         """Turn one source row into import items, or raise RowError naming the field."""
 
     def finish(self, ctx: ParseContext) -> None:
-        """Called once after every row has been parsed; reports file-level findings."""
+        """Called once after every row has been parsed; reports file-level findings (none by default)."""
+        return None
 
 
 # --- strict field readers: each raises RowError naming the field ---------------------------------------------

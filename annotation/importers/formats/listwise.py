@@ -49,9 +49,7 @@ def check_ranks(ranks: list[Any], n: int, field_name: str) -> list[int]:
     dense = distinct == list(range(1, len(distinct) + 1))
     competition = all(r == 1 + sum(1 for other in shifted if other < r) for r in shifted)
     if not (dense or competition):
-        raise RowError(
-            field_name, f"{clean} is not a permutation of {base}..{base + n - 1} (equal ranks mark ties)"
-        )
+        raise RowError(field_name, f"{clean} is not a permutation of {base}..{base + n - 1} (equal ranks mark ties)")
     return shifted
 
 
@@ -173,7 +171,10 @@ class Listwise(Format):
                 raise RowError(where, "is empty")
             responses.append(
                 ResponseIn(
-                    external_id=external_id or content_id([text], "r-"), text=text, generator=generator, metadata=metadata
+                    external_id=external_id or content_id([text], "r-"),
+                    text=text,
+                    generator=generator,
+                    metadata=metadata,
                 )
             )
         seen: set[str] = set()
@@ -253,7 +254,8 @@ class Listwise(Format):
                     "has no numeric rating, and not every completion has an overall_score to rank by",
                 )
             scores = {
-                rid: sum(c[rid] for c in criteria.values() if rid in c) / max(1, sum(1 for c in criteria.values() if rid in c))
+                rid: sum(c[rid] for c in criteria.values() if rid in c)
+                / max(1, sum(1 for c in criteria.values() if rid in c))
                 for rid in ids
             }
         prompt = [{"role": "user", "content": instruction}]
@@ -314,7 +316,9 @@ class OpenAssistantTrees(Format):
             replies = message.get("replies") or []
             if not isinstance(replies, list):
                 raise RowError(f"{where}.replies", "must be a list")
-            ranked = [r for r in replies if isinstance(r, dict) and r.get("role") == "assistant" and r.get("rank") is not None]
+            ranked = [
+                r for r in replies if isinstance(r, dict) and r.get("role") == "assistant" and r.get("rank") is not None
+            ]
             if len(ranked) >= 2 and role == "user":
                 items.append(self._group(message, conversation, replies, ranked, tree_id, judge, where))
             for index, reply in enumerate(replies):

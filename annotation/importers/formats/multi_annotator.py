@@ -43,8 +43,12 @@ class PandaLM(Format):
         if len(models) != 2:
             ctx.warn(row_number, "cmp_key", "is not 'modelA_modelB'; generators left blank")
             models = ["", ""]
-        first = ResponseIn(external_id="response1", text=self._response(row, "response1", row_number, ctx), generator=models[0])
-        second = ResponseIn(external_id="response2", text=self._response(row, "response2", row_number, ctx), generator=models[1])
+        first = ResponseIn(
+            external_id="response1", text=self._response(row, "response1", row_number, ctx), generator=models[0]
+        )
+        second = ResponseIn(
+            external_id="response2", text=self._response(row, "response2", row_number, ctx), generator=models[1]
+        )
         judgments = []
         for column in PANDALM_ANNOTATORS:
             if column not in row:
@@ -71,7 +75,6 @@ class PandaLM(Format):
             )
         ]
 
-
     @staticmethod
     def _response(row: dict[str, Any], name: str, row_number: int, ctx: ParseContext) -> str:
         """PandaLM's released JSON holds some answers as booleans (a model answered "True" and a converter typed it)
@@ -88,7 +91,11 @@ class PandaLM(Format):
 
     def finish(self, ctx: ParseContext) -> None:
         if ctx.counters["empty_responses"]:
-            ctx.warn(None, None, f"{ctx.counters['empty_responses']} responses are empty strings (kept: annotators judged them)")
+            ctx.warn(
+                None,
+                None,
+                f"{ctx.counters['empty_responses']} responses are empty strings (kept: annotators judged them)",
+            )
 
 
 class PandaLMVerdicts(Format):
@@ -242,7 +249,8 @@ class MTBenchVotes(Format):
 class MTBenchVerdicts(Format):
     name = "mtbench-gpt4"
     description = (
-        "MT-Bench GPT-4 pairwise verdicts: the vote columns with gpt4_winner; 'tie (inconsistent)' (the verdict flipped "
+        "MT-Bench GPT-4 pairwise verdicts: the vote columns with gpt4_winner; 'tie (inconsistent)' (the verdict "
+        "flipped "
         "when the order was swapped) is a tie flagged inconsistent; anything else unparsable is counted and reported."
     )
     required = frozenset({"question_id", "model_a", "model_b", "turn", "gpt4_winner"})

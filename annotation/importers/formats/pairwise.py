@@ -115,7 +115,8 @@ def _common_prefix(a: Messages, b: Messages) -> int:
 class HhRlhf(Format):
     name = "hh-rlhf"
     description = (
-        "Full transcripts in chosen/rejected (HH-RLHF's \\n\\nHuman:/\\n\\nAssistant: strings, or TRL's implicit-prompt "
+        "Full transcripts in chosen/rejected (HH-RLHF's \\n\\nHuman:/\\n\\nAssistant: strings, or TRL's "
+        "implicit-prompt "
         "message lists); the shared conversation up to the last assistant turn becomes the prompt."
     )
     required = frozenset({"chosen", "rejected"})
