@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from annotation.importers.formats import FORMATS, Format, ParseContext, detect_f
 from annotation.importers.readers import Source, iter_rows, open_source, peek_columns
 from annotation.importers.records import ImportIssue, ImportItem, RowError
 from annotation.importers.validator import ItemValidator
-from annotation.importers.writer import BulkWriter
+from annotation.importers.writer import BulkWriter, WriteStats
 from annotation.models import ImportJob, Project
 from workbench.exceptions import ApplicationError
 
@@ -88,6 +88,10 @@ class ImportReport:
             lines.append(f"{self.warning_count} warning(s):")
             lines += [f"  {issue}" for issue in self.warnings]
         return "\n".join(lines)
+
+
+# The writer's counters that the report carries (the rest of WriteStats is conflicts, reported as errors).
+WRITE_COUNTS = tuple(f.name for f in fields(WriteStats) if f.name.endswith(("_created", "_unchanged")))
 
 
 class ImportFailed(ApplicationError):
@@ -260,14 +264,7 @@ def import_file(
             transaction.set_rollback(True)
     if not report.ok:
         raise ImportFailed(report)
-    for name in (
-        "prompts_created",
-        "responses_created",
-        "comparisons_created",
-        "judgments_created",
-        "judgments_unchanged",
-        "judges_created",
-    ):
+    for name in WRITE_COUNTS:
         setattr(report, name, getattr(stats, name))
     report.seconds = time.monotonic() - started
     logger.info("import of %s into %s: %s", path.name, project.slug, report.summary().splitlines()[0])
