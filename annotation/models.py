@@ -132,10 +132,22 @@ class Comparison(BaseModel):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     key = models.CharField(max_length=512)
     responses = models.ManyToManyField(Response, through="ComparisonResponse", related_name="comparisons")
+    # Annotator slots still free: starts at the project's overlap, a claim takes one with a conditional UPDATE
+    # (`slots_left > 0`, row count checked), a skip or an expired lease gives it back, a submission keeps it.
+    # So a comparison never receives more than `overlap` human judgments, even under concurrent claims.
+    slots_left = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["prompt", "key"], name="comparison_unique_response_set")]
+        indexes = [
+            # The queue: open comparisons of a project in id order (sequential and random-start orders) and by
+            # most free slots (fewest judgments first). Partial, so full comparisons cost the queue nothing.
+            models.Index(fields=["project", "id"], condition=Q(slots_left__gt=0), name="comparison_open_queue"),
+            models.Index(
+                fields=["project", "-slots_left", "id"], condition=Q(slots_left__gt=0), name="comparison_open_fewest"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"comparison {self.pk} of prompt {self.prompt_id}"
@@ -306,6 +318,7 @@ class Assignment(BaseModel):
         SKIPPED = "skipped", "Skipped"
         EXPIRED = "expired", "Expired"
 
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED, db_index=True)
@@ -314,6 +327,7 @@ class Assignment(BaseModel):
         Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
     )
     shown_order = models.JSONField(default=list, blank=True)
+    served_at = models.DateTimeField(null=True, blank=True, help_text="When the item was last handed out.")
 
     class Meta:
         ordering = ["id"]
@@ -324,3 +338,54 @@ class Assignment(BaseModel):
                 name="assignment_one_open_per_annotator",
             )
         ]
+        indexes = [
+            # An annotator's work in a project (progress, their open leases, undo) and the lease reaper.
+            models.Index(fields=["project", "annotator", "status"], name="assignment_project_annotator"),
+            models.Index(fields=["status", "leased_until"], name="assignment_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} of comparison {self.comparison_id} to {self.annotator_id} ({self.status})"
+
+
+class ExportJob(BaseModel):
+    """One export of one project's judgments: its format, filters and options are kept so it can be reproduced;
+    the row is the job's state for the page, the API and the worker."""
+
+    class Format(models.TextChoices):
+        TRL_PAIRWISE = "trl-pairwise", "TRL pairwise (prompt / chosen / rejected)"
+        LISTWISE = "listwise", "Listwise (responses in order)"
+        RAW = "raw", "Raw judgments with provenance"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    format = models.CharField(max_length=32, choices=Format.choices)
+    file_type = models.CharField(max_length=16, default="jsonl", help_text="jsonl, parquet or csv.")
+    filters = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    rows_total = models.BigIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    output_dir = models.CharField(max_length=1024, blank=True, help_text="Relative to the data directory.")
+    files = models.JSONField(default=list, blank=True, help_text="Names of the files written in output_dir.")
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.project_id} as {self.format} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -153,7 +153,9 @@ class BulkWriter:
             Response,
             ["prompt_id", "external_id", "text", "generator", "metadata", "conversation", "created_at", "updated_at"],
         )
-        self._comparisons = _Table(Comparison, ["project_id", "prompt_id", "key", "created_at", "updated_at"])
+        self._comparisons = _Table(
+            Comparison, ["project_id", "prompt_id", "key", "slots_left", "created_at", "updated_at"]
+        )
         self._members = _Table(ComparisonResponse, ["comparison_id", "response_id", "position"])
         self._judgments = _Table(
             Judgment,
@@ -350,7 +352,7 @@ class BulkWriter:
         member_id = iter(member_ids)
         for pk, ((prompt_id, key), order) in zip(new_ids, new.items(), strict=True):
             ids[(prompt_id, key)] = pk
-            rows.append((pk, self.project.pk, prompt_id, key, self._stamp, self._stamp))
+            rows.append((pk, self.project.pk, prompt_id, key, self.project.overlap, self._stamp, self._stamp))
             members.extend((next(member_id), pk, response_id, position) for position, response_id in enumerate(order))
         self._comparisons.insert(rows)
         self._members.insert(members)
