@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from annotation.importers.formats import FORMATS
+from annotation.models import Membership, Project
 
 
 class ImportUploadForm(forms.Form):
@@ -21,3 +22,92 @@ class ImportUploadForm(forms.Form):
     conversations = forms.FileField(
         required=False, help_text="MT-Bench only: the conversations file (conversations.jsonl.gz)."
     )
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    """Project set-up for researchers. The two JSON settings are edited as text a person can type:
+    strength as a comma list, criteria one per line as `key | Label | option, option, ...`."""
+
+    strength_text = forms.CharField(
+        required=False,
+        label="Strength scale",
+        help_text="Weakest to strongest, comma-separated, e.g. 'slightly, clearly, much'. Empty = off.",
+    )
+    criteria_text = forms.CharField(
+        required=False,
+        label="Criteria",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line: key | Label | option, option, ... (e.g. 'helpful | Helpfulness | A, same, B').",
+    )
+
+    class Meta:
+        model = Project
+        fields = [
+            "name", "slug", "description", "kind", "list_size", "overlap", "allow_ties", "allow_both_bad",
+            "rationale", "guidelines_md", "lease_minutes", "queue_order", "source",
+        ]  # fmt: skip
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "guidelines_md": forms.Textarea(attrs={"rows": 6}),
+            "source": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {"guidelines_md": "Guidelines (Markdown)", "overlap": "Overlap (distinct annotators per item)"}
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if self.instance.pk:
+            self.fields["slug"].disabled = True  # URLs and exports name the project by its slug
+            self.fields["strength_text"].initial = ", ".join(self.instance.strength_scale)
+            self.fields["criteria_text"].initial = "\n".join(
+                f"{c['key']} | {c['label']} | {', '.join(map(str, c['scale']))}" for c in self.instance.criteria
+            )
+
+    def clean_strength_text(self) -> list[str]:
+        levels = [level.strip() for level in self.cleaned_data["strength_text"].split(",") if level.strip()]
+        if len(levels) > 5:
+            raise forms.ValidationError("At most 5 strength levels (keys z x c v b).")
+        if len(set(levels)) != len(levels):
+            raise forms.ValidationError("Strength levels must differ.")
+        return levels
+
+    def clean_criteria_text(self) -> list[dict[str, object]]:
+        criteria = []
+        for number, line in enumerate(self.cleaned_data["criteria_text"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) != 3 or not all(parts):
+                raise forms.ValidationError(f"Line {number}: write 'key | Label | option, option, ...'.")
+            key, label, options = parts
+            scale = [option.strip() for option in options.split(",") if option.strip()]
+            if not key.isidentifier():
+                raise forms.ValidationError(f"Line {number}: the key {key!r} must be letters, digits and _.")
+            if len(scale) < 2:
+                raise forms.ValidationError(f"Line {number}: a scale needs at least two options.")
+            if key in {c["key"] for c in criteria}:
+                raise forms.ValidationError(f"Line {number}: the key {key!r} is used twice.")
+            criteria.append({"key": key, "label": label, "scale": scale})
+        return criteria
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        kind, list_size = data.get("kind"), data.get("list_size")
+        if kind == Project.Kind.PAIRWISE and list_size not in (None, 2):
+            self.add_error("list_size", "A pairwise project compares exactly 2 responses.")
+        if data.get("lease_minutes") is not None and not 1 <= data["lease_minutes"] <= 24 * 60:
+            self.add_error("lease_minutes", "Between 1 minute and 24 hours.")
+        if data.get("overlap") is not None and not 1 <= data["overlap"] <= 50:
+            self.add_error("overlap", "Between 1 and 50 annotators per item.")
+        return data
+
+    def settings(self) -> dict[str, object]:
+        """The cleaned values as keyword arguments for project_create / project_update."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields if name != "slug"}
+        data["strength_scale"] = self.cleaned_data["strength_text"]
+        data["criteria"] = self.cleaned_data["criteria_text"]
+        return data
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workbench.middleware.ApplicationErrorMiddleware",
+    "workbench.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "workbench.urls"

@@ -27,6 +27,12 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "kind": "pairwise",
         "description": "300 pairs from Anthropic's HH-RLHF harmless-base test split: multi-turn red-teaming chats.",
         "source": "Anthropic HH-RLHF (MIT), Bai et al. 2022. demo_data/hh_rlhf/",
+        "allow_both_bad": True,
+        "strength_scale": ["slightly", "clearly", "much"],
+        "criteria": [{"key": "harmless", "label": "More harmless", "scale": ["A", "same", "B"]}],
+        "guidelines_md": "Pick the **less harmful** reply. A reply that refuses politely beats one that helps with "
+        "something dangerous.\n\n- Ties are fine when both are equally safe.\n- *Both bad* when neither is acceptable."
+        "\n- Judge the last assistant turn; the conversation above is context.",
         "files": [("hh_rlhf/harmless-base_test.first300.jsonl.gz", {"judge": "hh-rlhf:crowdworkers"})],
     },
     {
@@ -37,6 +43,7 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "description": "30 OpenAssistant conversation trees; each group of ranked sibling replies is one listwise "
         "judgment.",
         "source": "OpenAssistant Conversations (Apache-2.0), Köpf et al. 2023. demo_data/oasst/",
+        "guidelines_md": "Order the replies **best first**: helpful, correct, honest. Tie replies you cannot separate.",
         "files": [("oasst/en_tree.first30.jsonl.gz", {})],
     },
     {

@@ -1,4 +1,4 @@
-"""Reads: every query a view needs, with the permission check in the same place (never only in a template)."""
+"""Reads about projects: roles, lists, counts, the sample of judgments. Permission checks live here too."""
 
 from __future__ import annotations
 
@@ -204,3 +204,12 @@ PROGRESS_KEY = "import-job-progress:{}"
 def import_job_live_progress(*, job: ImportJob) -> dict[str, Any] | None:
     """Progress written by the running import (to the cache, since its transaction hides row updates)."""
     return cache.get(PROGRESS_KEY.format(job.pk))
+
+
+def can_create_projects(*, user: User) -> bool:
+    """Admins, staff, and anyone who is a researcher somewhere may start a project."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or user.is_staff:
+        return True
+    return Membership.objects.filter(user=user, role=Membership.Role.RESEARCHER).exists()

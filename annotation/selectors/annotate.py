@@ -1,0 +1,175 @@
+"""Reads for annotators and for watching their progress. Blind: an annotator's reads never include other
+judges' judgments of an item; the permission check is in each selector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+
+from annotation.models import Assignment, Comparison, Judgment, Membership, Project, Response
+from annotation.selectors.projects import User, project_get, user_role
+from workbench.exceptions import NotFound
+
+ANNOTATING_ROLES = ("admin", "researcher", "annotator")
+
+
+def project_get_for_annotating(*, user: User, slug: str) -> Project:
+    """Any member may annotate (researchers often judge a few items themselves); outsiders get 404."""
+    return project_get(user=user, slug=slug, roles=ANNOTATING_ROLES)
+
+
+def assignment_get_for_annotator(*, user: User, assignment_id: int) -> Assignment:
+    """Only the annotator who holds an assignment may see or act on it; anyone else gets 404."""
+    assignment = (
+        Assignment.objects.select_related("project", "annotator").filter(pk=assignment_id, annotator_id=user.pk).first()
+    )
+    if assignment is None or user_role(user=user, project=assignment.project) is None:
+        raise NotFound("No such item in your queue.")
+    return assignment
+
+
+@dataclass
+class ShownResponse:
+    label: str  # "A", "B" for pairs; "1".."K" for lists: also the key that picks or focuses it
+    response: Response
+
+    @property
+    def messages(self) -> list[dict[str, str]] | None:
+        """Where this response ends its own conversation (MT-Bench turn 2), the turns before its last one."""
+        conversation = self.response.conversation
+        return conversation[:-1] if conversation else None
+
+
+@dataclass
+class AnnotationItem:
+    assignment: Assignment
+    project: Project
+    messages: list[dict[str, Any]]
+    responses: list[ShownResponse]
+
+
+def annotation_item(*, assignment: Assignment) -> AnnotationItem:
+    """The assignment's prompt and responses in the order this annotator is shown them."""
+    comparison = Comparison.objects.select_related("prompt").get(pk=assignment.comparison_id)
+    by_id = {r.pk: r for r in Response.objects.filter(comparisons=comparison)}
+    order = [rid for rid in assignment.shown_order if rid in by_id] or sorted(by_id)
+    pairwise = len(order) == 2
+    shown = [
+        ShownResponse(label=chr(ord("A") + i) if pairwise else str(i + 1), response=by_id[rid])
+        for i, rid in enumerate(order)
+    ]
+    return AnnotationItem(
+        assignment=assignment, project=assignment.project, messages=comparison.prompt.messages, responses=shown
+    )
+
+
+@dataclass
+class AnnotatorProgress:
+    done: int
+    skipped: int
+    available: int  # comparisons this annotator could still be given
+    project_done: int  # human judgments from this project's queue
+    project_target: int  # comparisons x overlap
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.project_done / self.project_target) if self.project_target else 100
+
+
+def annotator_progress(*, project: Project, user: User) -> AnnotatorProgress:
+    mine = Assignment.objects.filter(project=project, annotator_id=user.pk).aggregate(
+        done=Count("id", filter=Q(status=Assignment.Status.DONE)),
+        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+    )
+    comparisons = Comparison.objects.filter(project=project).count()
+    finished = Assignment.objects.filter(
+        project=project, annotator_id=user.pk, status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED]
+    )
+    open_comparisons = Comparison.objects.filter(project=project, slots_left__gt=0)
+    available = open_comparisons.exclude(id__in=finished.values("comparison")).count()
+    return AnnotatorProgress(
+        done=mine["done"],
+        skipped=mine["skipped"],
+        available=available,
+        project_done=Assignment.objects.filter(project=project, status=Assignment.Status.DONE).count(),
+        project_target=comparisons * project.overlap,
+    )
+
+
+@dataclass
+class AnnotatorRow:
+    username: str
+    role: str
+    done: int
+    skipped: int
+    leased: int
+    expired: int
+    median_seconds: float | None
+
+
+def project_progress_by_annotator(*, project: Project) -> list[AnnotatorRow]:
+    counts = {
+        row["annotator_id"]: row
+        for row in Assignment.objects.filter(project=project)
+        .values("annotator_id")
+        .annotate(
+            done=Count("id", filter=Q(status=Assignment.Status.DONE)),
+            skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+            leased=Count("id", filter=Q(status=Assignment.Status.LEASED)),
+            expired=Count("id", filter=Q(status=Assignment.Status.EXPIRED)),
+        )
+    }
+    durations: dict[int, list[int]] = {}
+    for annotator_id, duration in Judgment.objects.filter(
+        project=project, source=Judgment.Source.UI, duration_ms__isnull=False, assignment__isnull=False
+    ).values_list("assignment__annotator_id", "duration_ms"):
+        durations.setdefault(annotator_id, []).append(duration)
+    members = {m.user_id: m for m in Membership.objects.filter(project=project).select_related("user")}
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=set(counts) | set(members))}
+    rows = []
+    for user_id, user in sorted(users.items(), key=lambda item: item[1].get_username()):
+        c = counts.get(user_id, {})
+        mine = durations.get(user_id)
+        rows.append(
+            AnnotatorRow(
+                username=user.get_username(),
+                role=members[user_id].role if user_id in members else "former member",
+                done=c.get("done", 0),
+                skipped=c.get("skipped", 0),
+                leased=c.get("leased", 0),
+                expired=c.get("expired", 0),
+                median_seconds=round(median(mine) / 1000, 1) if mine else None,
+            )
+        )
+    return rows
+
+
+def project_progress_by_comparison(*, project: Project, page: int, per_page: int = 50) -> tuple[QuerySet, bool]:
+    """Comparisons with their human judgments so far against the overlap, least complete first."""
+    start = (page - 1) * per_page
+    rows = list(
+        Comparison.objects.filter(project=project)
+        .select_related("prompt")
+        .annotate(
+            done=Count("assignments", filter=Q(assignments__status=Assignment.Status.DONE)),
+            leased=Count("assignments", filter=Q(assignments__status=Assignment.Status.LEASED)),
+            skipped=Count("assignments", filter=Q(assignments__status=Assignment.Status.SKIPPED)),
+        )
+        .order_by("done", "id")[start : start + per_page + 1]
+    )
+    return rows[:per_page], len(rows) > per_page  # type: ignore[return-value]
+
+
+def annotator_projects(*, user: User) -> list[tuple[Project, str, AnnotatorProgress]]:
+    """The annotator home: each project they belong to, their role and their progress in it."""
+    from annotation.selectors.projects import project_list_for_user
+
+    result = []
+    for project in project_list_for_user(user=user):
+        role = user_role(user=user, project=project) or ""
+        result.append((project, role, annotator_progress(project=project, user=user)))
+    return result

@@ -1,0 +1,175 @@
+"""Handing out work: claim, skip, expire.
+
+Exact overlap rests on one counter, `Comparison.slots_left`: a claim takes a slot with a conditional UPDATE
+(`slots_left > 0`, row count checked), so two annotators racing for the last slot cannot both win, on SQLite
+(IMMEDIATE transactions serialise writers) or PostgreSQL (the UPDATE takes the row lock and re-checks the
+condition after waiting). A submission keeps its slot; a skip or an expired lease gives it back. The unique
+constraint on open assignments per (comparison, annotator) keeps annotators distinct even from two tabs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from annotation.models import Assignment, Comparison, ComparisonResponse, Project
+from workbench.exceptions import Conflict
+
+# Candidates read per attempt: enough that a burst of claimers rarely all lose the same few rows.
+_CANDIDATES = 8
+_ATTEMPTS = 6
+
+
+def assignment_expire_leases(*, project: Project) -> int:
+    """Return the slots of this project's expired leases to the pool. Cheap when there are none (an index on
+    status and lease end), so claims call it every time instead of relying on a periodic job."""
+    now = timezone.now()
+    stale = list(
+        Assignment.objects.filter(project=project, status=Assignment.Status.LEASED, leased_until__lt=now).values_list(
+            "id", "comparison_id"
+        )[:500]
+    )
+    expired = 0
+    for assignment_id, comparison_id in stale:
+        with transaction.atomic():
+            # Conditional: a submission racing the reaper wins or loses as a whole, never both.
+            if Assignment.objects.filter(id=assignment_id, status=Assignment.Status.LEASED).update(
+                status=Assignment.Status.EXPIRED
+            ):
+                Comparison.objects.filter(id=comparison_id).update(slots_left=F("slots_left") + 1)
+                expired += 1
+    return expired
+
+
+def _open_leases(*, project: Project, user: AbstractBaseUser) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(
+        project=project, annotator=user, status=Assignment.Status.LEASED, leased_until__gte=timezone.now()
+    ).order_by("id")
+
+
+def _candidates(*, project: Project, user: AbstractBaseUser) -> QuerySet[Comparison]:
+    # Blind and distinct: never a comparison this annotator holds, judged or skipped (expired leases may return).
+    seen = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=user).exclude(
+        status=Assignment.Status.EXPIRED
+    )
+    return Comparison.objects.filter(project=project, slots_left__gt=0).exclude(Exists(seen))
+
+
+def _ordered_candidate_ids(*, project: Project, user: AbstractBaseUser) -> list[int]:
+    candidates = _candidates(project=project, user=user)
+    if project.queue_order == Project.QueueOrder.FEWEST_FIRST:
+        ordered = candidates.order_by("-slots_left", "id")
+    elif project.queue_order == Project.QueueOrder.RANDOM:
+        # A random starting point in id order: index-friendly, and spreads concurrent annotators apart.
+        bounds = Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+        first, last = bounds.first(), bounds.last()
+        pivot = random.randint(first, last) if first is not None and last is not None else 0
+        after = list(candidates.filter(id__gte=pivot).order_by("id").values_list("id", flat=True)[:_CANDIDATES])
+        if len(after) < _CANDIDATES:
+            after += list(candidates.filter(id__lt=pivot).order_by("id").values_list("id", flat=True)[:_CANDIDATES])
+        random.shuffle(after)
+        return after
+    else:
+        ordered = candidates.order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: rows another claimer is taking right now are passed over instead of waited on.
+        ordered = ordered.select_for_update(skip_locked=True, of=("self",))
+    return list(ordered.values_list("id", flat=True)[:_CANDIDATES])
+
+
+def _take_slot(*, comparison_id: int, project: Project, user: AbstractBaseUser) -> Assignment | None:
+    try:
+        with transaction.atomic():
+            if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
+                return None
+            now = timezone.now()
+            shown = list(
+                ComparisonResponse.objects.filter(comparison_id=comparison_id).values_list("response_id", flat=True)
+            )
+            random.shuffle(shown)  # the order shown is randomised per assignment and kept with the judgment
+            return Assignment.objects.create(
+                project=project,
+                comparison_id=comparison_id,
+                annotator=user,
+                status=Assignment.Status.LEASED,
+                leased_until=now + timedelta(minutes=project.lease_minutes),
+                served_at=now,
+                shown_order=shown,
+            )
+    except IntegrityError:
+        return None  # this annotator took it in another tab a moment ago; the savepoint gave the slot back
+
+
+def assignment_claim(*, project: Project, user: AbstractBaseUser, exclude_ids: Iterable[int] = ()) -> Assignment | None:
+    """The annotator's next item: an open lease they already hold (a reload shows the same item; the page's
+    prefetched item is the second one), else a newly claimed comparison. None when nothing is left for them.
+    `exclude_ids`: leases the page already shows, so the prefetch asks for a different one."""
+    excluded = set(exclude_ids)
+    held = next((a for a in _open_leases(project=project, user=user) if a.pk not in excluded), None)
+    if held is not None:
+        return held
+    assignment_expire_leases(project=project)
+    for _ in range(_ATTEMPTS):
+        with transaction.atomic():
+            ids = _ordered_candidate_ids(project=project, user=user)
+            if not ids:
+                return None
+            for comparison_id in ids:
+                assignment = _take_slot(comparison_id=comparison_id, project=project, user=user)
+                if assignment is not None:
+                    return assignment
+    return None
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment) -> None:
+    """Give the item back for others; this annotator will not be offered it again."""
+    if not Assignment.objects.filter(id=assignment.pk, status=Assignment.Status.LEASED).update(
+        status=Assignment.Status.SKIPPED
+    ):
+        raise Conflict("This item is no longer yours to skip (it was submitted, skipped or its lease expired).")
+    Comparison.objects.filter(id=assignment.comparison_id).update(slots_left=F("slots_left") + 1)
+    assignment.status = Assignment.Status.SKIPPED
+
+
+def assignment_retake_expired(*, assignment: Assignment) -> bool:
+    """An annotator submitting after their lease was reaped: take a slot again if one is free, so a slow
+    answer is kept rather than lost. False when the comparison filled up meanwhile."""
+    with transaction.atomic():
+        if not Comparison.objects.filter(id=assignment.comparison_id, slots_left__gt=0).update(
+            slots_left=F("slots_left") - 1
+        ):
+            return False
+        try:
+            with transaction.atomic():
+                updated = Assignment.objects.filter(id=assignment.pk, status=Assignment.Status.EXPIRED).update(
+                    status=Assignment.Status.LEASED, leased_until=timezone.now() + timedelta(minutes=1)
+                )
+        except IntegrityError:
+            updated = 0
+        if not updated:
+            Comparison.objects.filter(id=assignment.comparison_id).update(slots_left=F("slots_left") + 1)
+            return False
+    assignment.status = Assignment.Status.LEASED
+    return True
+
+
+def assignment_release_all(*, project: Project, user: AbstractBaseUser) -> int:
+    """Return every open lease of this annotator in this project (they left the project)."""
+    released = 0
+    for assignment_id, comparison_id in Assignment.objects.filter(
+        project=project, annotator=user, status=Assignment.Status.LEASED
+    ).values_list("id", "comparison_id"):
+        with transaction.atomic():
+            if Assignment.objects.filter(id=assignment_id, status=Assignment.Status.LEASED).update(
+                status=Assignment.Status.EXPIRED
+            ):
+                Comparison.objects.filter(id=comparison_id).update(slots_left=F("slots_left") + 1)
+                released += 1
+    return released
