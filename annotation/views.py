@@ -10,15 +10,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.forms import ImportUploadForm
 from annotation.selectors import (
+    annotator_projects,
     import_job_get,
     import_job_list,
     import_job_live_progress,
     project_counts,
     project_get,
-    project_list_for_user,
     project_sample,
-    user_role,
 )
+from annotation.selectors.projects import can_create_projects
 from annotation.services.import_jobs import import_job_create, import_job_is_stalled, import_job_retry
 from workbench.exceptions import ApplicationError
 from workbench.http import render_page_or_fragment
@@ -27,10 +27,10 @@ from workbench.http import render_page_or_fragment
 @require_GET
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = list(project_list_for_user(user=request.user))
-    for project in projects:
-        project.role = user_role(user=request.user, project=project)  # type: ignore[attr-defined]
-    return render(request, "annotation/project_list.html", {"projects": projects})
+    """Everyone's home: their projects, their role and their own progress in each."""
+    rows = annotator_projects(user=request.user)
+    context = {"rows": rows, "can_create": can_create_projects(user=request.user)}
+    return render(request, "annotation/project_list.html", context)
 
 
 def _page_number(request: HttpRequest) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -47,24 +48,27 @@ def _item_context(project: Project, assignment: Assignment | None) -> dict[str, 
     return {"project": project, "item": annotation_item(assignment=assignment) if assignment else None}
 
 
-def _error(request: HttpRequest, error: ApplicationError, slug: str) -> HttpResponse:
+def _error(request: HttpRequest, error: ApplicationError, project: Project) -> HttpResponse:
+    """The refusal with its reason and status: JSON for the page's script, the judging page for a plain post."""
     if _wants_json(request):
         body = {"error": {"message": error.message, "details": error.extra}}
         return JsonResponse(body, status=error.status_code)
-    from django.contrib import messages
-
     messages.error(request, error.message)
-    return redirect("annotation:annotate", slug=slug)
+    return _annotate_page(request, project, status=error.status_code)
+
+
+def _annotate_page(request: HttpRequest, project: Project, status: int = 200) -> HttpResponse:
+    assignment = assignment_claim(project=project, user=request.user)
+    context = _item_context(project, assignment)
+    context["progress"] = annotator_progress(project=project, user=request.user)
+    return render(request, "annotation/annotate.html", context, status=status)
 
 
 @require_GET
 @login_required
 def annotate(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_annotating(user=request.user, slug=slug)
-    assignment = assignment_claim(project=project, user=request.user)
-    context = _item_context(project, assignment)
-    context["progress"] = annotator_progress(project=project, user=request.user)
-    return render(request, "annotation/annotate.html", context)
+    return _annotate_page(request, project)
 
 
 @require_GET
@@ -123,7 +127,7 @@ def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     try:
         judgment = judgment_submit(assignment=assignment, verdict=_verdict_from_post(request, assignment))
     except ApplicationError as error:
-        return _error(request, error, assignment.project.slug)
+        return _error(request, error, assignment.project)
     if _wants_json(request):
         return JsonResponse({"judgment": judgment.pk, "progress": _progress(assignment.project, request)})
     return redirect("annotation:annotate", slug=assignment.project.slug)
@@ -136,7 +140,7 @@ def assignment_skip_view(request: HttpRequest, assignment_id: int) -> HttpRespon
     try:
         assignment_skip(assignment=assignment)
     except ApplicationError as error:
-        return _error(request, error, assignment.project.slug)
+        return _error(request, error, assignment.project)
     if _wants_json(request):
         return JsonResponse({"skipped": assignment.pk, "progress": _progress(assignment.project, request)})
     return redirect("annotation:annotate", slug=assignment.project.slug)
@@ -149,7 +153,7 @@ def annotate_undo(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         assignment = judgment_undo_last(project=project, user=request.user)
     except ApplicationError as error:
-        return _error(request, error, slug)
+        return _error(request, error, project)
     if _wants_json(request):
         html = render_to_string(ITEM_TEMPLATE, _item_context(project, assignment), request=request)
         return JsonResponse({"assignment": assignment.pk, "html": html, "progress": _progress(project, request)})

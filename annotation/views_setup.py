@@ -26,7 +26,7 @@ from workbench.exceptions import ApplicationError, PermissionDenied
 def project_new(request: HttpRequest) -> HttpResponse:
     if not can_create_projects(user=request.user):
         raise PermissionDenied("Only researchers and admins create projects.")
-    form = ProjectSettingsForm(request.POST or None)
+    form = ProjectSettingsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             project = project_create(slug=form.cleaned_data["slug"], created_by=request.user, **form.settings())
@@ -43,7 +43,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    form = ProjectSettingsForm(request.POST or None, instance=Project.objects.get(pk=project.pk))
+    form = ProjectSettingsForm(request.POST if request.method == "POST" else None, instance=Project.objects.get(pk=project.pk))
     if request.method == "POST" and form.is_valid():
         try:
             project_update(project=project, **form.settings())
@@ -60,7 +60,7 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    form = MemberAddForm(request.POST or None)
+    form = MemberAddForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
         if user is None:

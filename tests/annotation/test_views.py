@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import ImportJob, Judgment, Membership, Project
+from annotation.services.assignments import assignment_claim
 from annotation.services.imports import import_file
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -40,7 +41,8 @@ def world(tmp_path: Path) -> dict:
     )
     import_file(project=project, path=data)
     job = ImportJob.objects.create(project=project, path=str(data), original_name="pairs.jsonl", status="succeeded")
-    return {"project": project, "users": users, "job": job}
+    assignment = assignment_claim(project=project, user=users["annotator"])
+    return {"project": project, "users": users, "job": job, "assignment": assignment}
 
 
 def _json(text: str) -> str:
@@ -55,6 +57,9 @@ def client_for(world: dict, who: str) -> Client:
         client.force_login(world["users"][who])
     return client
 
+
+RESEARCHERS_200 = {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200}
+MEMBERS_200 = {"anonymous": 302, "annotator": 200, "outsider": 404, "researcher": 200, "admin": 200}
 
 # (url name, kwargs builder, method) -> expected status per visitor
 PAGES = [
@@ -95,6 +100,59 @@ PAGES = [
         {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
     ),
     (
+        "annotation:project_new",
+        lambda w: {},
+        "get",
+        {"anonymous": 302, "annotator": 403, "outsider": 200, "researcher": 200, "admin": 200},
+    ),
+    (
+        "annotation:project_new",
+        lambda w: {},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 400, "researcher": 400, "admin": 400},
+    ),
+    ("annotation:project_settings", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    (
+        "annotation:project_settings",
+        lambda w: {"slug": "demo"},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400},
+    ),
+    ("annotation:project_members", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    (
+        "annotation:project_members",
+        lambda w: {"slug": "demo"},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400},
+    ),
+    (
+        "annotation:project_member_remove",
+        lambda w: {"slug": "demo", "user_id": w["users"]["annotator"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
+    ),
+    ("annotation:project_progress", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    ("annotation:annotate", lambda w: {"slug": "demo"}, "get", MEMBERS_200),
+    ("annotation:annotate_next", lambda w: {"slug": "demo"}, "get", MEMBERS_200),
+    (
+        "annotation:annotate_undo",
+        lambda w: {"slug": "demo"},
+        "post",
+        {"anonymous": 302, "annotator": 409, "outsider": 404, "researcher": 409, "admin": 409},
+    ),
+    (
+        "annotation:assignment_submit",
+        lambda w: {"assignment_id": w["assignment"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 400, "outsider": 404, "researcher": 404, "admin": 404},
+    ),
+    (
+        "annotation:assignment_skip",
+        lambda w: {"assignment_id": w["assignment"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 302, "outsider": 404, "researcher": 404, "admin": 404},
+    ),
+    (
         "admin:index",
         lambda w: {},
         "get",
@@ -111,6 +169,14 @@ def test_permission_matrix(world: dict, who: str, name: str, kwargs, method: str
     assert response.status_code == expected[who], (who, url, response.status_code)
     if who == "anonymous":
         assert response["Location"].startswith(reverse("login")) or response["Location"].startswith("/admin/login")
+
+
+def test_the_matrix_covers_every_url() -> None:
+    from annotation.urls import urlpatterns
+
+    covered = {name for name, *_ in PAGES}
+    missing = {f"annotation:{pattern.name}" for pattern in urlpatterns} - covered
+    assert not missing, f"add these URLs to the permission matrix: {sorted(missing)}"
 
 
 def test_project_list_shows_only_member_projects(world: dict) -> None:
