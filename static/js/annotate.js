@@ -51,16 +51,25 @@
     return [...root.querySelectorAll("form.item")].map((form) => form.dataset.assignment).concat([...pending]);
   }
 
+  let prefetchGeneration = 0;
+
   function fillPrefetch() {
+    // Only the latest request may fill the slot: an older one may carry an item that is on screen by now.
+    const generation = ++prefetchGeneration;
     const params = new URLSearchParams();
     shownIds().forEach((id) => params.append("exclude", id));
     const request = fetch(root.dataset.nextUrl + "?" + params.toString(), { headers: { "HX-Request": "true" } })
       .then((response) => (response.ok ? response.text() : Promise.reject(new Error(response.statusText))))
       .then((html) => {
-        prefetch.innerHTML = html;
+        if (generation !== prefetchGeneration) return;
+        const holder = document.createElement("template");
+        holder.innerHTML = html;
+        const form = holder.content.querySelector("form.item");
+        const inUse = form && shownIds().includes(form.dataset.assignment);
+        prefetch.replaceChildren(...(inUse ? [] : holder.content.childNodes));
       })
       .catch(() => {
-        prefetch.innerHTML = "";
+        if (generation === prefetchGeneration) prefetch.replaceChildren();
       })
       .finally(() => {
         if (prefetching === request) prefetching = null;
@@ -140,7 +149,7 @@
       const body = await sent;
       updateProgress(body.progress);
       say(action === "submit" ? "Saved. Press u to undo." : "Skipped.", "ok");
-      fillPrefetch();
+      if (!prefetch.firstElementChild && !prefetching) fillPrefetch();
     } catch (error) {
       // Put the refused item back in front, with the reason; the item shown meanwhile waits in the prefetch slot.
       prefetch.replaceChildren(...current.childNodes);

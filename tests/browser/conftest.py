@@ -39,5 +39,12 @@ def page(browser, artifacts_dir: Path):
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    # Script errors and refused loads, for the tests to assert on and for failure reports.
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.console_errors.append(str(error)))  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda message: page.console_errors.append(message.text) if message.type == "error" else None,  # type: ignore[attr-defined]
+    )
     yield page
     context.close()
