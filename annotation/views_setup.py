@@ -43,7 +43,9 @@ def project_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    form = ProjectSettingsForm(request.POST if request.method == "POST" else None, instance=Project.objects.get(pk=project.pk))
+    form = ProjectSettingsForm(
+        request.POST if request.method == "POST" else None, instance=Project.objects.get(pk=project.pk)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             project_update(project=project, **form.settings())

@@ -22,3 +22,12 @@ def artifacts_dir() -> Path:
     path = REPO / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Primary keys are reused between tests (rolled-back transactions), so cached per-project numbers from one
+    test must not be read by the next."""
+    from django.core.cache import cache
+
+    cache.clear()

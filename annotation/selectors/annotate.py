@@ -8,6 +8,7 @@ from statistics import median
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from annotation.models import Assignment, Comparison, Judgment, Membership, Project, Response
@@ -71,13 +72,29 @@ def annotation_item(*, assignment: Assignment) -> AnnotationItem:
 class AnnotatorProgress:
     done: int
     skipped: int
-    available: int  # comparisons this annotator could still be given
     project_done: int  # human judgments from this project's queue
     project_target: int  # comparisons x overlap
 
     @property
     def percent(self) -> int:
-        return int(100 * self.project_done / self.project_target) if self.project_target else 100
+        return min(100, int(100 * self.project_done / self.project_target)) if self.project_target else 100
+
+
+PROJECT_TOTALS_KEY = "project-totals:{}"
+PROJECT_TOTALS_SECONDS = 15
+
+
+def project_totals(*, project: Project) -> tuple[int, int]:
+    """(human judgments from the queue, comparisons x overlap). Counting a big project's rows on every submit
+    would cost more than the submit itself, so the project-wide numbers are cached for a few seconds; an
+    annotator's own counts are always exact."""
+    key = PROJECT_TOTALS_KEY.format(project.pk)
+    totals = cache.get(key)
+    if totals is None:
+        done = Assignment.objects.filter(project=project, status=Assignment.Status.DONE).count()
+        totals = (done, Comparison.objects.filter(project=project).count() * project.overlap)
+        cache.set(key, totals, PROJECT_TOTALS_SECONDS)
+    return totals
 
 
 def annotator_progress(*, project: Project, user: User) -> AnnotatorProgress:
@@ -85,18 +102,9 @@ def annotator_progress(*, project: Project, user: User) -> AnnotatorProgress:
         done=Count("id", filter=Q(status=Assignment.Status.DONE)),
         skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
     )
-    comparisons = Comparison.objects.filter(project=project).count()
-    finished = Assignment.objects.filter(
-        project=project, annotator_id=user.pk, status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED]
-    )
-    open_comparisons = Comparison.objects.filter(project=project, slots_left__gt=0)
-    available = open_comparisons.exclude(id__in=finished.values("comparison")).count()
+    project_done, project_target = project_totals(project=project)
     return AnnotatorProgress(
-        done=mine["done"],
-        skipped=mine["skipped"],
-        available=available,
-        project_done=Assignment.objects.filter(project=project, status=Assignment.Status.DONE).count(),
-        project_target=comparisons * project.overlap,
+        done=mine["done"], skipped=mine["skipped"], project_done=project_done, project_target=project_target
     )
 
 
