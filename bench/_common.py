@@ -1,0 +1,68 @@
+"""Shared by the benchmarks: the machine's description, a throwaway PostgreSQL, and writing one marked section of
+docs/benchmarks.md (the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`) without touching the rest."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {ram_gb:.0f} GiB RAM; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}"
+    )
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def pg_start() -> tuple[str, str]:
+    """(URL, directory) of a fresh throwaway cluster with an empty `workbench` database."""
+    import psycopg
+
+    out = subprocess.run([str(ROOT / "scripts" / "pg-throwaway")], check=True, capture_output=True, text=True).stdout
+    url, directory = out.split()
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "workbench"')
+    return url, directory
+
+
+def pg_stop(directory: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "pg-throwaway"), "stop", directory], check=False)
+
+
+def write_section(name: str, text: str) -> None:
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    block = f"{start}\n{text.strip()}\n{end}"
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        after = rest.split(end, 1)[1]
+        current = before + block + after
+    else:
+        current = current.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(current)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
