@@ -156,6 +156,11 @@ class Comparison(BaseModel):
     def key_for(response_ids: list[int] | tuple[int, ...]) -> str:
         return ",".join(str(i) for i in sorted(response_ids))
 
+    @staticmethod
+    def response_ids_of(key: str) -> list[int]:
+        """The comparison's response ids, read from its key without a query."""
+        return [int(part) for part in key.split(",")]
+
 
 class ComparisonResponse(models.Model):
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="members", db_index=False)

@@ -26,7 +26,9 @@ def project_get_for_annotating(*, user: User, slug: str) -> Project:
 def assignment_get_for_annotator(*, user: User, assignment_id: int) -> Assignment:
     """Only the annotator who holds an assignment may see or act on it; anyone else gets 404."""
     assignment = (
-        Assignment.objects.select_related("project", "annotator").filter(pk=assignment_id, annotator_id=user.pk).first()
+        Assignment.objects.select_related("project", "annotator__judge", "comparison")
+        .filter(pk=assignment_id, annotator_id=user.pk)
+        .first()
     )
     if assignment is None or user_role(user=user, project=assignment.project) is None:
         raise NotFound("No such item in your queue.")

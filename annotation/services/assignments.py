@@ -14,16 +14,18 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from annotation.models import Assignment, Comparison, ComparisonResponse, Project
+from annotation.models import Assignment, Comparison, Project
 from workbench.exceptions import Conflict
 
 # Candidates read per attempt: enough that a burst of claimers rarely all lose the same few rows.
 _CANDIDATES = 8
 _ATTEMPTS = 6
+REAP_SECONDS = 30
 
 
 def assignment_expire_leases(*, project: Project) -> int:
@@ -61,7 +63,8 @@ def _candidates(*, project: Project, user: AbstractBaseUser) -> QuerySet[Compari
     return Comparison.objects.filter(project=project, slots_left__gt=0).exclude(Exists(seen))
 
 
-def _ordered_candidate_ids(*, project: Project, user: AbstractBaseUser) -> list[int]:
+def _ordered_candidates(*, project: Project, user: AbstractBaseUser) -> list[tuple[int, str]]:
+    """(id, key) of the next few open comparisons this annotator may take, in the project's queue order."""
     candidates = _candidates(project=project, user=user)
     if project.queue_order == Project.QueueOrder.FEWEST_FIRST:
         ordered = candidates.order_by("-slots_left", "id")
@@ -70,9 +73,9 @@ def _ordered_candidate_ids(*, project: Project, user: AbstractBaseUser) -> list[
         bounds = Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
         first, last = bounds.first(), bounds.last()
         pivot = random.randint(first, last) if first is not None and last is not None else 0
-        after = list(candidates.filter(id__gte=pivot).order_by("id").values_list("id", flat=True)[:_CANDIDATES])
+        after = list(candidates.filter(id__gte=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
         if len(after) < _CANDIDATES:
-            after += list(candidates.filter(id__lt=pivot).order_by("id").values_list("id", flat=True)[:_CANDIDATES])
+            after += list(candidates.filter(id__lt=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
         random.shuffle(after)
         return after
     else:
@@ -80,18 +83,16 @@ def _ordered_candidate_ids(*, project: Project, user: AbstractBaseUser) -> list[
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: rows another claimer is taking right now are passed over instead of waited on.
         ordered = ordered.select_for_update(skip_locked=True, of=("self",))
-    return list(ordered.values_list("id", flat=True)[:_CANDIDATES])
+    return list(ordered.values_list("id", "key")[:_CANDIDATES])
 
 
-def _take_slot(*, comparison_id: int, project: Project, user: AbstractBaseUser) -> Assignment | None:
+def _take_slot(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
     try:
         with transaction.atomic():
             if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
                 return None
             now = timezone.now()
-            shown = list(
-                ComparisonResponse.objects.filter(comparison_id=comparison_id).values_list("response_id", flat=True)
-            )
+            shown = Comparison.response_ids_of(key)
             random.shuffle(shown)  # the order shown is randomised per assignment and kept with the judgment
             return Assignment.objects.create(
                 project=project,
@@ -106,6 +107,12 @@ def _take_slot(*, comparison_id: int, project: Project, user: AbstractBaseUser) 
         return None  # this annotator took it in another tab a moment ago; the savepoint gave the slot back
 
 
+def _reap_due(project: Project) -> bool:
+    """Expired leases are reaped at most every REAP_SECONDS per project (and whenever the pool looks empty), so
+    the common claim does not pay for a scan it almost never needs."""
+    return cache.add(f"lease-reaper:{project.pk}", True, REAP_SECONDS)
+
+
 def assignment_claim(*, project: Project, user: AbstractBaseUser, exclude_ids: Iterable[int] = ()) -> Assignment | None:
     """The annotator's next item: an open lease they already hold (a reload shows the same item; the page's
     prefetched item is the second one), else a newly claimed comparison. None when nothing is left for them.
@@ -114,16 +121,20 @@ def assignment_claim(*, project: Project, user: AbstractBaseUser, exclude_ids: I
     held = next((a for a in _open_leases(project=project, user=user) if a.pk not in excluded), None)
     if held is not None:
         return held
-    assignment_expire_leases(project=project)
+    if _reap_due(project):
+        assignment_expire_leases(project=project)
+    reaped = False
     for _ in range(_ATTEMPTS):
         with transaction.atomic():
-            ids = _ordered_candidate_ids(project=project, user=user)
-            if not ids:
-                return None
-            for comparison_id in ids:
-                assignment = _take_slot(comparison_id=comparison_id, project=project, user=user)
+            candidates = _ordered_candidates(project=project, user=user)
+            for comparison_id, key in candidates:
+                assignment = _take_slot(comparison_id=comparison_id, key=key, project=project, user=user)
                 if assignment is not None:
                     return assignment
+        if not candidates:
+            if reaped or not assignment_expire_leases(project=project):
+                return None
+            reaped = True  # expired leases went back to the pool: look once more
     return None
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.models import Assignment, ComparisonResponse, Judge, Judgment, Placement, Project
+from annotation.models import Assignment, Comparison, Judge, Judgment, Placement, Project
 from annotation.services.assignments import assignment_retake_expired
 from workbench.exceptions import ApplicationError, Conflict
 
@@ -36,9 +36,10 @@ class InvalidJudgment(ApplicationError):
 
 
 def human_judge_for(*, user: AbstractBaseUser) -> Judge:
-    judge = Judge.objects.filter(user=user).first()
-    if judge is not None:
-        return judge
+    try:
+        return user.judge  # type: ignore[attr-defined]  # often already joined by the selector
+    except Judge.DoesNotExist:
+        pass
     name = f"human:{user.get_username()}"
     if Judge.objects.filter(name=name).exists():  # an imported judge took the name first
         name = f"{name}#{user.pk}"
@@ -99,9 +100,7 @@ def judgment_submit(*, assignment: Assignment, verdict: Verdict, source: str = J
         if earlier is not None:
             return earlier
     project = assignment.project
-    response_ids = list(
-        ComparisonResponse.objects.filter(comparison_id=assignment.comparison_id).values_list("response_id", flat=True)
-    )
+    response_ids = Comparison.response_ids_of(assignment.comparison.key)
     validate_verdict(project=project, response_ids=response_ids, verdict=verdict)
     if assignment.status == Assignment.Status.EXPIRED and not assignment_retake_expired(assignment=assignment):
         raise Conflict("Your lease on this item expired and others have since filled it; the answer was not stored.")
