@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django import forms
+
+from annotation.models import Judge, Project
+from rewards.training import LOSS_NAMES, default_base_model_path
+
+LOSS_LABELS = {
+    "bradley_terry": "Bradley-Terry (pairs induced from every ordering)",
+    "bradley_terry_margin": "Bradley-Terry with margin from strength",
+    "plackett_luce": "Plackett-Luce over full orderings (ties as groups)",
+    "label_smoothed_bradley_terry": "Noise-robust: label-smoothed Bradley-Terry",
+    "robust_bradley_terry": "Noise-robust: flip-rate-corrected Bradley-Terry",
+}
+# Form field -> TrainingConfig field, for the settings a researcher sets on the launch page.
+CONFIG_FIELDS = (
+    "base_model", "loss", "epochs", "batch_size", "max_length", "learning_rate", "truncation_side", "warmup_ratio",
+    "weight_decay", "grad_accum", "seed", "epsilon", "lora", "precision", "eval_fraction", "max_steps",
+)  # fmt: skip
+
+
+class TrainingRunForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200)
+    projects = forms.ModelMultipleChoiceField(queryset=Project.objects.none(), widget=forms.CheckboxSelectMultiple)
+    judge_kinds = forms.MultipleChoiceField(
+        choices=Judge.Kind.choices,
+        initial=[Judge.Kind.HUMAN, Judge.Kind.IMPORTED],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Active judgments of these judges are the training data.",
+    )
+    loss = forms.ChoiceField(choices=[(name, LOSS_LABELS.get(name, name)) for name in LOSS_NAMES])
+    base_model = forms.CharField(
+        max_length=1024, help_text="A local path any AutoModelForSequenceClassification loads (default: MiniLM-L6)."
+    )
+    epochs = forms.FloatField(min_value=0.01, max_value=100, initial=1)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16)
+    max_length = forms.IntegerField(min_value=16, max_value=32768, initial=256)
+    learning_rate = forms.FloatField(min_value=1e-8, max_value=1, initial=5e-5)
+    truncation_side = forms.ChoiceField(
+        choices=[("left", "left (keep the latest turns)"), ("right", "right")], initial="left"
+    )
+    warmup_ratio = forms.FloatField(min_value=0, max_value=1, initial=0)
+    weight_decay = forms.FloatField(min_value=0, max_value=1, initial=0)
+    grad_accum = forms.IntegerField(label="Gradient accumulation", min_value=1, max_value=1024, initial=1)
+    seed = forms.IntegerField(min_value=0, initial=0)
+    epsilon = forms.FloatField(
+        required=False, min_value=0, max_value=0.49, help_text="Noise-robust losses: empty = estimate from overlap."
+    )
+    lora = forms.BooleanField(required=False, label="LoRA (peft)")
+    precision = forms.ChoiceField(choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")])
+    eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
+    max_steps = forms.IntegerField(required=False, min_value=1, help_text="Stop after this many steps (optional).")
+
+    def __init__(self, *args: object, projects=None, **kwargs: object) -> None:  # noqa: ANN001
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["projects"].queryset = projects if projects is not None else Project.objects.none()
+        self.fields["base_model"].initial = default_base_model_path()
+
+    def config_values(self) -> dict[str, object]:
+        return {name: self.cleaned_data[name] for name in CONFIG_FIELDS}
+
+
+class ProjectChoiceForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    judge_kinds = forms.MultipleChoiceField(
+        choices=Judge.Kind.choices, required=False, initial=[Judge.Kind.HUMAN, Judge.Kind.IMPORTED]
+    )
+
+    def __init__(self, *args: object, projects=None, **kwargs: object) -> None:  # noqa: ANN001
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["project"].queryset = projects if projects is not None else Project.objects.none()

@@ -1,0 +1,123 @@
+"""Writes on training runs from the web side: create (and enqueue), cancel, restart, and the reaper that ends
+runs whose worker stopped sending heartbeats. The web process never imports torch: only the config is built here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Judge, Project
+from rewards.models import JobStatus, RunMetric, TrainingRun
+from rewards.training import TrainingConfig
+from workbench.exceptions import ApplicationError, Conflict
+
+# A running run writes a heartbeat every HEARTBEAT_SECONDS; one silent for HEARTBEAT_TIMEOUT is declared lost.
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+DEFAULT_JUDGE_KINDS = (Judge.Kind.HUMAN, Judge.Kind.IMPORTED)
+
+
+def _enqueue(run: TrainingRun) -> None:
+    from rewards.tasks import training_run_task
+
+    transaction.on_commit(lambda: training_run_task.delay(run.pk))
+
+
+def config_from(values: dict[str, object]) -> TrainingConfig:
+    """A TrainingConfig from user input; a bad value becomes a 400 naming it (TrainingConfig raises ValueError)."""
+    try:
+        config = TrainingConfig.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise ApplicationError(f"Invalid training settings: {error}") from error
+    if not Path(config.base_model).exists():
+        raise ApplicationError(f"The base model path {config.base_model!r} does not exist on this machine.")
+    return config
+
+
+@transaction.atomic
+def training_run_create(
+    *,
+    user: AbstractBaseUser | None,
+    projects: Sequence[Project],
+    config: TrainingConfig,
+    judge_kinds: Sequence[str] = DEFAULT_JUDGE_KINDS,
+    judge_names: Sequence[str] = (),
+    name: str = "",
+    enqueue: bool = True,
+) -> TrainingRun:
+    if not projects:
+        raise ApplicationError("Choose at least one project whose judgments to train on.")
+    unknown = set(judge_kinds) - set(Judge.Kind.values)
+    if not judge_kinds or unknown:
+        raise ApplicationError(f"Judge kinds must be some of {', '.join(Judge.Kind.values)}.")
+    run = TrainingRun.objects.create(
+        name=name.strip()[:200],
+        created_by=user,
+        judge_kinds=list(judge_kinds),
+        judge_names=list(judge_names),
+        config=config.to_dict(),
+    )
+    run.projects.set(projects)
+    if enqueue:
+        _enqueue(run)
+    return run
+
+
+@transaction.atomic
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run ends now; a running one is asked to stop and does so before its next optimiser step."""
+    if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True
+    ):
+        run.refresh_from_db()
+        return run
+    if not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(cancel_requested=True):
+        raise Conflict("This run has already finished.")
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def training_run_restart(*, run: TrainingRun) -> TrainingRun:
+    """Run a failed or cancelled run again from the start, with the same data and config (a new attempt)."""
+    fresh = {
+        "status": JobStatus.QUEUED, "phase": "", "cancel_requested": False, "step": 0, "total_steps": 0,
+        "epoch": 0, "loss": None, "accuracy": None, "samples_per_s": None, "tokens_per_s": None, "eta_s": None,
+        "heartbeat_at": None, "started_at": None, "finished_at": None, "worker": "", "error": "", "metrics": {},
+        "result": {}, "data_stats": {}, "artifact_dir": "",
+    }  # fmt: skip
+    updated = TrainingRun.objects.filter(pk=run.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
+        attempt=run.attempt + 1, **fresh
+    )
+    if not updated:
+        raise Conflict("Only a failed or cancelled run can be restarted.")
+    RunMetric.objects.filter(run=run).delete()
+    run.refresh_from_db()
+    _enqueue(run)
+    return run
+
+
+def training_runs_reap(*, now=None) -> int:  # noqa: ANN001 - a datetime
+    """Runs marked running whose worker has been silent past the timeout (killed, out of memory, machine lost)
+    end as failed with a clear message and can be restarted. Called by the pages that show runs and by workers."""
+    now = now or timezone.now()
+    stale = TrainingRun.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - HEARTBEAT_TIMEOUT)
+    return stale.update(
+        status=JobStatus.FAILED,
+        finished_at=now,
+        error=(
+            f"The worker running this training stopped sending heartbeats for over "
+            f"{int(HEARTBEAT_TIMEOUT.total_seconds())} s (killed, out of memory, or its machine went away). "
+            "Restart the run to train again."
+        ),
+    )
+
+
+def artifact_root() -> Path:
+    return Path(settings.DATA_DIR) / "runs"

@@ -1,0 +1,176 @@
+"""Training-run pages: list, launch, the live run page (progress, curves, metrics), cancel, restart, download,
+evaluate on another project, score a project as a judge. Thin: selectors check, services act."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from rewards.charts import line_chart, reliability_diagram
+from rewards.forms import ProjectChoiceForm, TrainingRunForm
+from rewards.models import Evaluation, ScoringJob
+from rewards.selectors import metric_rows, researcher_projects, run_curves, run_get, run_list_for_user
+from rewards.services.runs import (
+    config_from,
+    training_run_cancel,
+    training_run_create,
+    training_run_restart,
+    training_runs_reap,
+)
+from rewards.services.scoring import evaluation_create, scoring_job_create
+from workbench.exceptions import ApplicationError, PermissionDenied
+
+
+@require_GET
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    training_runs_reap()
+    runs = run_list_for_user(user=request.user)
+    can_launch = researcher_projects(user=request.user).exists()
+    return render(request, "rewards/run_list.html", {"runs": runs, "can_launch": can_launch})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def run_new(request: HttpRequest) -> HttpResponse:
+    projects = researcher_projects(user=request.user)
+    if not projects.exists():
+        raise PermissionDenied("Only researchers of a project (and admins) train reward models.")
+    initial = {"projects": projects.filter(slug=request.GET.get("project", "")).values_list("pk", flat=True)}
+    form = TrainingRunForm(request.POST if request.method == "POST" else None, projects=projects, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = training_run_create(
+                user=request.user,
+                projects=list(form.cleaned_data["projects"]),
+                config=config_from(form.config_values()),
+                judge_kinds=form.cleaned_data["judge_kinds"],
+                name=form.cleaned_data["name"],
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("rewards:run_detail", run_id=run.pk)
+    status = 400 if form.errors else 200
+    return render(request, "rewards/run_new.html", {"form": form}, status=status)
+
+
+@require_GET
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    training_runs_reap()
+    run = run_get(user=request.user, run_id=run_id)
+    curves = run_curves(run=run)
+    smooth = max(1, len(curves.get("loss", [])) // 40)
+    context = {
+        "run": run,
+        "loss_chart": mark_safe(line_chart({"loss": curves.get("loss", [])}, title="Training loss", smooth=smooth)),  # noqa: S308
+        "accuracy_chart": mark_safe(  # noqa: S308 - built by rewards.charts, every label escaped
+            line_chart(
+                {"accuracy": curves.get("accuracy", [])}, title="Training accuracy", y_range=(0, 1), smooth=smooth
+            )
+        ),
+    }
+    if request.htmx:  # type: ignore[attr-defined]
+        response = render(request, "rewards/run_detail.html#live", context)
+        if run.is_finished and request.headers.get("HX-Trigger") == "live":
+            response["HX-Refresh"] = "true"  # the poll saw the end: reload once to show the results
+        return response
+    projects = researcher_projects(user=request.user)
+    evaluations = list(Evaluation.objects.filter(run=run).select_related("project"))
+    held_out = next((e for e in evaluations if e.held_out), None)
+    for evaluation in evaluations:
+        evaluation.rows = metric_rows(evaluation.metrics)  # type: ignore[attr-defined]
+    context.update(
+        held_out_rows=metric_rows(run.metrics),
+        evaluations=[e for e in evaluations if not e.held_out],
+        held_out=held_out,
+        reliability=mark_safe(reliability_diagram(run.metrics.get("reliability", []))) if run.metrics else "",  # noqa: S308
+        scoring_jobs=ScoringJob.objects.filter(run=run).select_related("project"),
+        project_form=ProjectChoiceForm(projects=projects),
+    )
+    return render(request, "rewards/run_detail.html", context)
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get(user=request.user, run_id=run_id)
+    try:
+        training_run_cancel(run=run)
+        messages.success(request, "Cancelling: the run stops before its next optimiser step.")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("rewards:run_detail", run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_restart(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get(user=request.user, run_id=run_id)
+    try:
+        training_run_restart(run=run)
+        messages.success(request, f"Restarted as attempt {run.attempt + 1}.")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("rewards:run_detail", run_id=run.pk)
+
+
+@require_GET
+@login_required
+def run_download(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The trained model as a zip of its Hugging Face folder (config, weights, tokenizer, model card)."""
+    run = run_get(user=request.user, run_id=run_id)
+    if not run.artifact_dir:
+        raise ApplicationError("This run has no trained model to download yet.")
+    folder = Path(settings.DATA_DIR) / run.artifact_dir
+    buffer = io.BytesIO()
+    # Stored, not deflated: safetensors weights barely compress, and this keeps the request short.
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, arcname=f"reward-model-run-{run.pk}/{path.relative_to(folder)}")
+    buffer.seek(0)
+    return FileResponse(buffer, as_attachment=True, filename=f"reward-model-run-{run.pk}.zip")
+
+
+def _project_choice(request: HttpRequest) -> ProjectChoiceForm:
+    form = ProjectChoiceForm(request.POST, projects=researcher_projects(user=request.user))
+    if not form.is_valid():
+        raise ApplicationError("Choose a project you are a researcher in.")
+    return form
+
+
+@require_POST
+@login_required
+def run_evaluate(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get(user=request.user, run_id=run_id)
+    try:
+        form = _project_choice(request)
+        kinds = form.cleaned_data["judge_kinds"] or ["human", "imported"]
+        evaluation_create(run=run, project=form.cleaned_data["project"], judge_kinds=kinds)
+        messages.success(request, "Evaluation queued on the worker.")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("rewards:run_detail", run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_score(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get(user=request.user, run_id=run_id)
+    try:
+        scoring_job_create(run=run, project=_project_choice(request).cleaned_data["project"])
+        messages.success(request, "Scoring queued: the model's orderings will appear as judgments of its judge.")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("rewards:run_detail", run_id=run.pk)
