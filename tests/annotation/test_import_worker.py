@@ -7,19 +7,19 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
 from annotation.models import ImportJob, Judgment
 from annotation.services.import_jobs import import_job_create
 from annotation.tasks import import_job_run_task
 from tests.factories import ProjectFactory
+from tests.workers import start_worker as start_queue_worker
+from tests.workers import stop
 from workbench.celery import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,45 +67,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 def start_worker(broker_url: str | None = None) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        # The worker must open the database this test run created, not the configured one.
-        WORKBENCH_TEST_USE_DB_NAME=str(connection.settings_dict["NAME"]),
-    )
-    if broker_url:
-        env["WORKBENCH_TEST_BROKER_URL"] = broker_url
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workbench",
-            "worker",
-            "-Q",
-            "default",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=LOG.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    return start_queue_worker(LOG, queues="default", broker_url=broker_url)
 
 
 def wait_for(job: ImportJob, process: subprocess.Popen, timeout: float = 90) -> ImportJob:
