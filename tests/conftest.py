@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,15 @@ def _fresh_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random BERT with the offline MiniLM tokenizer: trains in seconds on one CPU thread."""
+    import torch
+
+    from rewards.training.synthetic import make_tiny_model
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(1)
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), kind="bert")

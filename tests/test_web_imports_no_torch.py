@@ -20,7 +20,7 @@ def walk(patterns):
         else:
             p.callback
 walk(get_resolver().url_patterns)
-import workbench.wsgi, annotation.tasks, annotation.admin
+import workbench.wsgi, annotation.tasks, annotation.admin, rewards.tasks, rewards.services.runs, rewards.forms
 heavy = sorted(m for m in ("torch", "transformers", "accelerate") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))
 """

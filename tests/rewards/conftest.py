@@ -6,20 +6,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WORKBENCH_TORCH_THREADS", "1")
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import torch
-
-    from rewards.training.synthetic import make_tiny_model
-
-    torch.set_num_threads(1)
-    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), kind="bert")
 
 
 def keyword_pairs_file(path: Path, n: int, seed: int = 0) -> Path:

@@ -1,0 +1,85 @@
+"""A researcher launches a reward-model run from the page, with a real gpu-queue worker process: the run page
+shows live progress, then the held-out accuracy with its interval; the model downloads as a zip that
+`from_pretrained` loads. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from annotation.models import Membership
+from annotation.services.imports import import_file
+from rewards.models import JobStatus, TrainingRun
+from tests.browser.test_foundation_pages import login
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.rewards.conftest import keyword_pairs_file
+from tests.workers import start_worker, stop
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+LOG = Path(os.environ["WORKBENCH_DATA_DIR"]) / "browser-gpu-worker.log"
+
+
+def wait_for_step(page, at_least: int, timeout: float = 60) -> int:
+    """The step shown by the polled fragment (rows are written every 2 s, so exact values may be skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"step (\d+) /", page.locator("#live .progress-text").inner_text())
+        if found and int(found.group(1)) >= at_least:
+            return int(found.group(1))
+        page.wait_for_timeout(200)
+    raise AssertionError("the run page showed no progress")
+
+
+def test_launch_watch_and_download_a_run(
+    page, live_server, tmp_path: Path, artifacts_dir: Path, tiny_model: str
+) -> None:
+    project = ProjectFactory(slug="rm", name="Reward data")
+    MembershipFactory(project=project, role=Membership.Role.RESEARCHER, user=UserFactory(username="res"))
+    import_file(project=project, path=keyword_pairs_file(tmp_path / "pairs.jsonl", 160), options={"judge": "src"})
+    worker = start_worker(LOG, queues="gpu", pool="prefork", extra=("--concurrency", "1", "--max-tasks-per-child", "1"))
+    try:
+        login(page, live_server, "res")
+        page.click("text=Reward models")
+        page.click("text=Train a reward model")
+        page.check(f"input[name=projects][value='{project.pk}']")
+        page.fill("#id_name", "browser run")
+        page.fill("#id_base_model", tiny_model)
+        page.fill("#id_max_length", "64")
+        page.fill("#id_batch_size", "2")
+        page.fill("#id_epochs", "3")
+        page.fill("#id_learning_rate", "0.002")
+        page.fill("#id_eval_fraction", "0.25")
+        page.screenshot(path=str(artifacts_dir / "training-launch.png"), full_page=True)
+        page.click("text=Start training")
+        page.wait_for_url("**/rewards/runs/*/")
+        run = TrainingRun.objects.get(name="browser run")
+        # Live progress: the polled fragment shows steps moving while the run is running.
+        page.wait_for_selector("#live .progress-text:has-text('Running')", timeout=60_000)
+        assert wait_for_step(page, at_least=1) >= 1
+        page.screenshot(path=str(artifacts_dir / "training-running.png"), full_page=True)
+        # When the run ends the page reloads once and shows the results.
+        page.wait_for_selector("text=Held-out evaluation", timeout=180_000)
+        run.refresh_from_db()
+        assert run.status == JobStatus.SUCCEEDED, run.error
+        page.screenshot(path=str(artifacts_dir / "training-finished.png"), full_page=True)
+        headline = page.locator(".stat-card:has-text('held-out accuracy')").inner_text()
+        assert f"{run.metrics['accuracy']['value']:.3f}" in headline and "[" in headline
+        assert page.locator("#live[hx-trigger]").count() == 0  # polling has stopped
+        with page.expect_download() as download_info:
+            page.click("text=Download model")
+        archive = tmp_path / "model.zip"
+        download_info.value.save_as(archive)
+    finally:
+        stop(worker)
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp_path / "model")
+    from transformers import AutoModelForSequenceClassification
+
+    folder = next((tmp_path / "model").iterdir())
+    assert AutoModelForSequenceClassification.from_pretrained(folder).config.num_labels == 1
+    assert page.dialogs == [] and page.console_errors == []  # type: ignore[attr-defined]
