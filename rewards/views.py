@@ -81,7 +81,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         ),
     }
     if request.htmx:  # type: ignore[attr-defined]
-        response = render(request, "rewards/run_detail.html#live", context)
+        response = render(request, "rewards/run_detail.html#live", context | {"oob": True})
         if run.is_finished and request.headers.get("HX-Trigger") == "live":
             response["HX-Refresh"] = "true"  # the poll saw the end: reload once to show the results
         return response
