@@ -26,7 +26,7 @@ def line_chart(
     smooth: int = 1,
 ) -> str:
     """One SVG with a line per series; `smooth` > 1 draws a moving average (noisy per-step values)."""
-    pad_l, pad_r, pad_t, pad_b = 46, 12, 26, 28
+    pad_l, pad_r, pad_t, pad_b = 62, 12, 26, 28
     points = {name: list(values) for name, values in series.items() if values}
     label = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
@@ -72,7 +72,7 @@ def line_chart(
 
 def _tick(value: float, span: float) -> str:
     """Enough decimals that ticks over a narrow range (a loss moving in its fourth digit) stay distinct."""
-    decimals = max(0, min(6, 2 - math.floor(math.log10(span)))) if span > 0 else 2
+    decimals = max(0, min(5, 2 - math.floor(math.log10(span)))) if span > 0 else 2
     return f"{value:.{decimals}f}"
 
 
