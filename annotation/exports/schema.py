@@ -1,0 +1,18 @@
+"""The columns of an export: names and Arrow types, fixed before the first row. No Django."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    # A free-form object (criteria, metadata): native JSON in JSONL, JSON text in Parquet and CSV, because its keys
+    # differ from row to row and a Parquet file has one schema.
+    free_form: bool = False

@@ -1,0 +1,66 @@
+"""Reads of export jobs for the page and the API, with the permission check in the same place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db.models import QuerySet
+
+from annotation.models import ExportJob, Project
+from annotation.selectors import User, project_get
+from workbench.exceptions import NotFound
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    name: str  # as listed in ExportJob.files: "train.jsonl", "test.jsonl", "README.md"
+    path: Path
+    size: int
+    content_type: str
+
+
+CONTENT_TYPES = {
+    ".jsonl": "application/jsonl",
+    ".parquet": "application/vnd.apache.parquet",
+    ".csv": "text/csv; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+}
+
+
+def export_job_list(*, project: Project) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(project=project).order_by("-created_at")[:20]
+
+
+def export_job_get(*, user: User, job_id: int) -> ExportJob:
+    """The job if `user` may see its project's exports (researchers and admins); 404 otherwise."""
+    job = ExportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such export.")
+    project_get(user=user, slug=job.project.slug)
+    return job
+
+
+def export_job_files(*, job: ExportJob) -> list[ExportFile]:
+    """The finished job's files that are on disk, in the order the job lists them (data files, then README.md)."""
+    from annotation.services.exports import export_dir
+
+    if job.status != ExportJob.Status.SUCCEEDED:
+        return []
+    folder = export_dir(job=job)
+    out = []
+    for name in job.files:
+        path = folder / name
+        if path.is_file():
+            out.append(
+                ExportFile(name, path, path.stat().st_size, CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+            )
+    return out
+
+
+def export_job_file(*, job: ExportJob, name: str) -> ExportFile:
+    """One file of a finished job by its listed name (never a path from the request: only listed names resolve)."""
+    for file in export_job_files(job=job):
+        if file.name == name:
+            return file
+    raise NotFound("No such file in this export.")
