@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from annotation.importers.formats import FORMATS
-from annotation.models import Membership, Project
+from annotation.models import Judge, Membership, Project
 
 
 class ImportUploadForm(forms.Form):
@@ -111,3 +111,57 @@ class ProjectSettingsForm(forms.ModelForm):
 class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class ExportForm(forms.Form):
+    """The export page. Values go to annotation.exports.options.export_spec_validate, which also serves the API
+    and the command, so every rule (and its message) lives there."""
+
+    format = forms.ChoiceField(
+        choices=[
+            ("trl-pairwise", "TRL pairwise: prompt / chosen / rejected"),
+            ("listwise", "Listwise: responses in order"),
+            ("raw", "Raw judgments with provenance"),
+        ]  # fmt: skip
+    )
+    file_type = forms.ChoiceField(choices=[("jsonl", "JSONL"), ("parquet", "Parquet"), ("csv", "CSV")])
+    judge_kinds = forms.MultipleChoiceField(
+        required=False, choices=Judge.Kind.choices, widget=forms.CheckboxSelectMultiple, help_text="Empty: every kind."
+    )
+    judges = forms.CharField(required=False, help_text="Judge names, comma-separated (empty: all).")
+    active_only = forms.BooleanField(required=False, initial=True, label="Active judgments only (leave excluded out)")
+    min_agreement = forms.FloatField(
+        required=False, min_value=0, max_value=1, help_text="Keep comparisons whose judges agree at least this much."
+    )
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    categories = forms.CharField(required=False, help_text="Prompt categories, comma-separated (empty: all).")
+    conversational = forms.BooleanField(required=False, label="Conversational (message lists, not strings)")
+    pairs = forms.ChoiceField(
+        choices=[("all", "all pairs"), ("best_vs_rest", "best vs rest"), ("adjacent", "adjacent")],
+        help_text="How a listwise judgment becomes pairs.",
+    )
+    ties = forms.ChoiceField(choices=[("drop", "drop ties"), ("keep", "keep ties, flagged")])
+    consensus = forms.ChoiceField(
+        choices=[
+            ("none", "one row per judgment"),
+            ("majority", "one row per pair: majority vote"),
+            ("bradley_terry", "one row per pair: Bradley-Terry across judges"),
+        ]  # fmt: skip
+    )
+    test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0, help_text="Held-out split by prompt.")
+    seed = forms.IntegerField(initial=0, help_text="The split's seed: the same seed gives the same split.")
+
+    def spec(self) -> tuple[str, str, dict[str, object], dict[str, object]]:
+        data = self.cleaned_data
+        filters: dict[str, object] = {"active_only": data["active_only"]}
+        for name in ("judge_kinds", "judges", "categories"):
+            if data[name]:
+                filters[name] = data[name]
+        for name in ("min_agreement", "date_from", "date_to"):
+            if data[name] is not None:
+                filters[name] = data[name].isoformat() if hasattr(data[name], "isoformat") else data[name]
+        options = {
+            name: data[name] for name in ("conversational", "pairs", "ties", "consensus", "test_fraction", "seed")
+        }
+        return data["format"], data["file_type"], filters, options

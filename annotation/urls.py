@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import views, views_annotate, views_setup
+from annotation import views, views_annotate, views_export, views_setup
 
 app_name = "annotation"
 
@@ -22,6 +22,10 @@ urlpatterns = [
     path("projects/<slug:slug>/annotate/undo/", views_annotate.annotate_undo, name="annotate_undo"),
     path("assignments/<int:assignment_id>/submit/", views_annotate.assignment_submit, name="assignment_submit"),
     path("assignments/<int:assignment_id>/skip/", views_annotate.assignment_skip_view, name="assignment_skip"),
+    path("projects/<slug:slug>/export/", views_export.export_new, name="export_new"),
+    path("exports/<int:job_id>/", views_export.export_job_detail, name="export_job"),
+    path("exports/<int:job_id>/retry/", views_export.export_job_retry, name="export_job_retry"),
+    path("exports/<int:job_id>/files/<str:name>", views_export.export_file, name="export_file"),
     path("imports/<int:job_id>/", views.import_job_detail, name="import_job"),
     path("imports/<int:job_id>/retry/", views.import_job_retry_view, name="import_job_retry"),
 ]

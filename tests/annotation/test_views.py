@@ -11,8 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.models import ImportJob, Judgment, Membership, Project
+from annotation.models import ExportJob, ImportJob, Judgment, Membership, Project
 from annotation.services.assignments import assignment_claim
+from annotation.services.exports import export_dir
 from annotation.services.imports import import_file
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -42,7 +43,11 @@ def world(tmp_path: Path) -> dict:
     import_file(project=project, path=data)
     job = ImportJob.objects.create(project=project, path=str(data), original_name="pairs.jsonl", status="succeeded")
     assignment = assignment_claim(project=project, user=users["annotator"])
-    return {"project": project, "users": users, "job": job, "assignment": assignment}
+    export = ExportJob.objects.create(project=project, format="raw", status="succeeded", files=["README.md"])
+    folder = export_dir(job=export)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text("# card")
+    return {"project": project, "users": users, "job": job, "assignment": assignment, "export": export}
 
 
 def _json(text: str) -> str:
@@ -152,6 +157,21 @@ PAGES = [
         "post",
         {"anonymous": 302, "annotator": 302, "outsider": 404, "researcher": 404, "admin": 404},
     ),
+    ("annotation:export_new", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    (
+        "annotation:export_new",
+        lambda w: {"slug": "demo"},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400},
+    ),
+    ("annotation:export_job", lambda w: {"job_id": w["export"].pk}, "get", RESEARCHERS_200),
+    (
+        "annotation:export_job_retry",
+        lambda w: {"job_id": w["export"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
+    ),
+    ("annotation:export_file", lambda w: {"job_id": w["export"].pk, "name": "README.md"}, "get", RESEARCHERS_200),
     (
         "admin:index",
         lambda w: {},
@@ -255,3 +275,25 @@ def test_a_finished_job_cannot_be_retried(world: dict) -> None:
     response = client.post(reverse("annotation:import_job_retry", kwargs={"job_id": world["job"].pk}), follow=True)
     assert "Only a failed or stalled import can be retried." in response.content.decode()
     assert Project.objects.get(slug="demo").import_jobs.get().status == "succeeded"
+
+
+def test_export_page_runs_an_export_and_serves_its_files(world: dict, django_capture_on_commit_callbacks) -> None:
+    client = client_for(world, "researcher")
+    fields = {"format": "trl-pairwise", "file_type": "jsonl", "active_only": "on", "pairs": "all", "ties": "drop",
+              "consensus": "none", "test_fraction": "0.5", "seed": "1"}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("annotation:export_new", kwargs={"slug": "demo"}), fields)
+    assert response.status_code == 302
+    job = ExportJob.objects.exclude(pk=world["export"].pk).get()
+    assert job.status == "succeeded" and job.options["seed"] == 1, job.error  # small: ran inside the request
+    page = client.get(reverse("annotation:export_job", kwargs={"job_id": job.pk})).content.decode()
+    assert "README.md" in page
+    for name in job.files:
+        download = client.get(reverse("annotation:export_file", kwargs={"job_id": job.pk, "name": name}))
+        assert download.status_code == 200
+    bad = client.post(reverse("annotation:export_new", kwargs={"slug": "demo"}), fields | {"min_agreement": "2"})
+    assert bad.status_code == 400 and "less than or equal to 1" in bad.content.decode()
+    # Only names the job lists resolve: no path from the request reaches the disk.
+    missing = client.get(reverse("annotation:export_file", kwargs={"job_id": job.pk, "name": "secret_key"}))
+    assert missing.status_code == 404
+    assert client.get(f"/exports/{job.pk}/files/..%2F..%2Fsecret_key").status_code == 404
