@@ -1,3 +1,6 @@
+from __future__ import annotations
+
+from django.conf import settings
 from django.db import models
 
 
@@ -9,3 +12,27 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class ApiToken(models.Model):
+    """A named API key of one user. Only a SHA-256 hash of the key is stored (the key is random and long, so a
+    fast hash is enough); the key itself is shown once, when it is created. `prefix` lets the owner tell their
+    tokens apart on the profile page without the key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"token {self.name!r} ({self.prefix}…) of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -139,10 +139,59 @@ WORKBENCH_MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 2048, minimum=1)
 # Files above this size are imported by a Celery worker; smaller ones inside the request.
 WORKBENCH_INLINE_IMPORT_MAX_KB = env_int("WORKBENCH_INLINE_IMPORT_MAX_KB", 0, minimum=0)
 
+# --- REST API (/api/v1/, annotation/apis/): token or session auth, one error body, OpenAPI at /api/schema/ ---
+INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar"]
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`. The session class enforces
+    # CSRF on unsafe methods.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "workbench.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "workbench.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["workbench.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "workbench.api.AutoSchema",
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Preference Workbench API",
+    "DESCRIPTION": "Projects, prompts, judges, judgments, assignments for external front ends, imports and exports. "
+    "Authenticate with `Authorization: Token <key>` (keys from /account/tokens/) or the browser session "
+    '(send the CSRF token on unsafe methods). Every 4xx has the body `{"error": {"message", "details"}}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
+    # Swagger UI and its assets come from drf-spectacular-sidecar (static files, no CDN): the page works offline
+    # and under the site's `script-src 'self'` policy (SpectacularSwaggerSplitView serves its init script as a file).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False, "tryItOutEnabled": False},
+    "TAGS": [
+        {"name": "projects", "description": "Projects and their settings."},
+        {"name": "prompts", "description": "Prompts with their responses and comparisons."},
+        {"name": "judges", "description": "Who judged: people, reward models, LLM judges, imported sources."},
+        {"name": "judgments", "description": "Orderings of a comparison's responses, one per judge."},
+        {"name": "assignments", "description": "The annotation queue, for external front ends."},
+        {"name": "imports", "description": "Upload files of prompts, responses and judgments."},
+        {"name": "exports", "description": "TRL pairs, lists and raw judgments as files."},
+        {"name": "training", "description": "Reward-model training runs: launch, watch, cancel, restart."},
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "JudgmentStatusEnum": "annotation.models.Judgment.Status",
+        "JobStatusEnum": "annotation.models.ImportJob.Status",
+        "ProjectKindEnum": "annotation.models.Project.Kind",
+        "JudgeKindEnum": "annotation.models.Judge.Kind",
+        "ExternalJudgeKindEnum": "annotation.apis.judgments.EXTERNAL_KIND_CHOICES",
+        "MessageRoleEnum": "annotation.messages.ROLES",
+    },
 }
 
 # The cache carries live job progress between processes (a running import's transaction hides its row updates).

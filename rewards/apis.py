@@ -1,0 +1,132 @@
+"""Training runs over the API: list, launch, status (progress and metrics), cancel, restart. The same selectors
+and services as the run pages: a run is visible to admins and to researchers of every one of its projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.models import Judge
+from rewards.models import TrainingRun
+from rewards.selectors import researcher_projects, run_get, run_list_for_user
+from rewards.services.runs import (
+    DEFAULT_JUDGE_KINDS,
+    config_from,
+    training_run_cancel,
+    training_run_create,
+    training_run_restart,
+    training_runs_reap,
+)
+from rewards.training import LOSS_NAMES, default_base_model_path
+from workbench.exceptions import PermissionDenied
+
+TAGS = ["training"]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    projects = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    judge = serializers.SlugRelatedField(read_only=True, slug_field="name")
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "name", "projects", "judge_kinds", "judge_names", "config", "status", "phase", "attempt",
+            "percent", "step", "total_steps", "epoch", "loss", "accuracy", "samples_per_s", "tokens_per_s", "eta_s",
+            "heartbeat_at", "started_at", "finished_at", "error", "data_stats", "dataset_fingerprint", "metrics",
+            "artifact_dir", "judge", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RunListApi(APIView):
+    """The training runs you may see, newest first (at most 200)."""
+
+    @extend_schema(tags=TAGS, responses=RunSerializer(many=True), operation_id="runs_list")
+    def get(self, request: Request) -> Response:
+        training_runs_reap()
+        return Response(RunSerializer(run_list_for_user(user=request.user), many=True).data)
+
+
+class RunCreateApi(APIView):
+    """Launch a run on a gpu-queue worker: 201 with the run; poll it until `status` is finished."""
+
+    class InputSerializer(serializers.Serializer):
+        projects = serializers.ListField(child=serializers.SlugField(), min_length=1, max_length=100)
+        name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+        judge_kinds = serializers.ListField(
+            child=serializers.ChoiceField(choices=Judge.Kind.values), required=False, min_length=1
+        )
+        judge_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+        base_model = serializers.CharField(required=False, max_length=1024)
+        loss = serializers.ChoiceField(choices=LOSS_NAMES, default="bradley_terry")
+        epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0)
+        batch_size = serializers.IntegerField(min_value=1, max_value=4096, default=16)
+        max_length = serializers.IntegerField(min_value=16, max_value=32768, default=256)
+        learning_rate = serializers.FloatField(min_value=1e-8, max_value=1, default=5e-5)
+        truncation_side = serializers.ChoiceField(choices=["left", "right"], default="left")
+        warmup_ratio = serializers.FloatField(min_value=0, max_value=1, default=0)
+        weight_decay = serializers.FloatField(min_value=0, max_value=1, default=0)
+        grad_accum = serializers.IntegerField(min_value=1, max_value=1024, default=1)
+        seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+        epsilon = serializers.FloatField(min_value=0, max_value=0.49, required=False, allow_null=True, default=None)
+        lora = serializers.BooleanField(default=False)
+        precision = serializers.ChoiceField(choices=["auto", "fp32", "bf16"], default="auto")
+        eval_fraction = serializers.FloatField(min_value=0, max_value=0.9, default=0.1)
+        max_steps = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+    @extend_schema(tags=TAGS, request=InputSerializer, responses={201: RunSerializer}, operation_id="runs_create")
+    def post(self, request: Request) -> Response:
+        if not researcher_projects(user=request.user).exists():
+            raise PermissionDenied("Only researchers of a project (and admins) train reward models.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data: dict[str, Any] = serializer.validated_data
+        allowed = {p.slug: p for p in researcher_projects(user=request.user)}
+        missing = [slug for slug in data["projects"] if slug not in allowed]
+        if missing:
+            raise PermissionDenied(f"You are not a researcher in: {', '.join(missing)}.")
+        config_keys = set(self.InputSerializer().fields) - {"projects", "name", "judge_kinds", "judge_names"}
+        values = {key: data[key] for key in config_keys if key in data}
+        values.setdefault("base_model", default_base_model_path())
+        run = training_run_create(
+            user=request.user,
+            projects=[allowed[slug] for slug in data["projects"]],
+            config=config_from(values),
+            judge_kinds=data.get("judge_kinds") or list(DEFAULT_JUDGE_KINDS),
+            judge_names=data["judge_names"],
+            name=data["name"],
+        )
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(APIView):
+    """One run: progress while it trains; held-out metrics with 95% intervals, provenance and artifact after."""
+
+    @extend_schema(tags=TAGS, responses=RunSerializer, operation_id="runs_retrieve")
+    def get(self, request: Request, run_id: int) -> Response:
+        training_runs_reap()
+        return Response(RunSerializer(run_get(user=request.user, run_id=run_id)).data)
+
+
+class RunCancelApi(APIView):
+    """Cancel: a queued run ends now, a running one before its next optimiser step. 409 when already finished."""
+
+    @extend_schema(tags=TAGS, request=None, responses=RunSerializer, operation_id="runs_cancel")
+    def post(self, request: Request, run_id: int) -> Response:
+        run = training_run_cancel(run=run_get(user=request.user, run_id=run_id))
+        return Response(RunSerializer(run).data)
+
+
+class RunRestartApi(APIView):
+    """Train a failed or cancelled run again, same data and config, as a new attempt. 409 otherwise."""
+
+    @extend_schema(tags=TAGS, request=None, responses=RunSerializer, operation_id="runs_restart")
+    def post(self, request: Request, run_id: int) -> Response:
+        run = training_run_restart(run=run_get(user=request.user, run_id=run_id))
+        return Response(RunSerializer(run).data)

@@ -1,0 +1,55 @@
+"""DRF authentication: `Authorization: Token <key>` for scripts; the session (with CSRF) for the browser.
+
+TokenAuthentication comes first in the settings so that an anonymous request is told how to authenticate (401 with
+`WWW-Authenticate: Token`) rather than refused (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from workbench.models import ApiToken
+from workbench.tokens import api_token_authenticate
+
+KEYWORD = "Token"
+
+
+class TokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != KEYWORD.lower().encode():
+            return None  # not ours: the session may still authenticate the request
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Invalid token header: write `Authorization: Token <key>`.")
+        try:
+            key = header[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = api_token_authenticate(key=key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return KEYWORD
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (and the docs page's Authorize button) describe token auth."""
+
+    target_class = "workbench.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`: create a key on your profile page (/account/tokens/).",
+        }
