@@ -38,8 +38,10 @@ def _parser() -> MarkdownIt:
     return parser
 
 
+@lru_cache(maxsize=1024)
 def render_markdown(text: str) -> SafeString:
-    """Markdown to sanitised HTML: code blocks, lists, tables, links (http, https, mailto only)."""
+    """Markdown to sanitised HTML: code blocks, lists, tables, links (http, https, mailto only). Pure, so cached:
+    each prompt and response is shown to `overlap` annotators and again on every reload."""
     html = _parser().render(text or "")
     cleaned = nh3.clean(
         html,

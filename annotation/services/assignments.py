@@ -87,13 +87,20 @@ def _ordered_candidates(*, project: Project, user: AbstractBaseUser) -> list[tup
 
 
 def _take_slot(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
+    with transaction.atomic():
+        if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
+            return None
+        return _lease(comparison_id=comparison_id, key=key, project=project, user=user)
+
+
+def _lease(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
+    """The assignment for a slot just taken; if this annotator took the comparison in another tab a moment ago
+    (the unique constraint says so), the slot goes back and there is no lease."""
+    now = timezone.now()
+    shown = Comparison.response_ids_of(key)
+    random.shuffle(shown)  # the order shown is randomised per assignment and kept with the judgment
     try:
         with transaction.atomic():
-            if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
-                return None
-            now = timezone.now()
-            shown = Comparison.response_ids_of(key)
-            random.shuffle(shown)  # the order shown is randomised per assignment and kept with the judgment
             return Assignment.objects.create(
                 project=project,
                 comparison_id=comparison_id,
@@ -104,7 +111,36 @@ def _take_slot(*, comparison_id: int, key: str, project: Project, user: Abstract
                 shown_order=shown,
             )
     except IntegrityError:
-        return None  # this annotator took it in another tab a moment ago; the savepoint gave the slot back
+        Comparison.objects.filter(id=comparison_id).update(slots_left=F("slots_left") + 1)
+        return None
+
+
+# The common claim in one statement: pick the first open comparison this annotator has not seen, in queue order,
+# and take a slot of it. PostgreSQL passes over rows other claimers hold (SKIP LOCKED); SQLite serialises writers.
+# The outer `slots_left > 0` re-checks the row after any wait, so a slot is never taken below zero.
+_CLAIM_SQL = """
+UPDATE annotation_comparison SET slots_left = slots_left - 1
+WHERE slots_left > 0 AND id = (
+    SELECT c.id FROM annotation_comparison c
+    WHERE c.project_id = %s AND c.slots_left > 0
+      AND NOT EXISTS (SELECT 1 FROM annotation_assignment a
+                      WHERE a.comparison_id = c.id AND a.annotator_id = %s AND a.status <> 'expired')
+    ORDER BY {order} LIMIT 1 {lock})
+RETURNING id, key
+"""
+
+
+def _take_next_in_order(*, project: Project, user: AbstractBaseUser) -> tuple[int, str] | None | bool:
+    """(id, key) of the comparison whose slot was taken; None when nothing is open for this annotator; False
+    when a concurrent claimer won the row between the pick and the update (try again)."""
+    order = "c.slots_left DESC, c.id" if project.queue_order == Project.QueueOrder.FEWEST_FIRST else "c.id"
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL.format(order=order, lock=lock), [project.pk, user.pk])
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0], row[1]
+    return None if not _candidates(project=project, user=user).exists() else False
 
 
 def _reap_due(project: Project) -> bool:
@@ -126,16 +162,32 @@ def assignment_claim(*, project: Project, user: AbstractBaseUser, exclude_ids: I
     reaped = False
     for _ in range(_ATTEMPTS):
         with transaction.atomic():
-            candidates = _ordered_candidates(project=project, user=user)
-            for comparison_id, key in candidates:
-                assignment = _take_slot(comparison_id=comparison_id, key=key, project=project, user=user)
-                if assignment is not None:
-                    return assignment
-        if not candidates:
+            outcome = _claim_once(project=project, user=user)
+        if isinstance(outcome, Assignment):
+            return outcome
+        if outcome is None:  # nothing open for this annotator: expired leases may give some back
             if reaped or not assignment_expire_leases(project=project):
                 return None
-            reaped = True  # expired leases went back to the pool: look once more
+            reaped = True
     return None
+
+
+_RETRY = object()
+
+
+def _claim_once(*, project: Project, user: AbstractBaseUser) -> Assignment | None | object:
+    """An assignment; None when nothing is open for this annotator; _RETRY when others won every candidate."""
+    if project.queue_order == Project.QueueOrder.RANDOM:
+        candidates = _ordered_candidates(project=project, user=user)
+        for comparison_id, key in candidates:
+            assignment = _take_slot(comparison_id=comparison_id, key=key, project=project, user=user)
+            if assignment is not None:
+                return assignment
+        return _RETRY if candidates else None
+    taken = _take_next_in_order(project=project, user=user)
+    if not taken:
+        return None if taken is None else _RETRY
+    return _lease(comparison_id=taken[0], key=taken[1], project=project, user=user) or _RETRY
 
 
 @transaction.atomic
