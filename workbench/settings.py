@@ -138,6 +138,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 WORKBENCH_MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 2048, minimum=1)
 # Files above this size are imported by a Celery worker; smaller ones inside the request.
 WORKBENCH_INLINE_IMPORT_MAX_KB = env_int("WORKBENCH_INLINE_IMPORT_MAX_KB", 0, minimum=0)
+# Exports of projects with up to this many judgments run right after the request; bigger ones on a worker.
+WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS = env_int("WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS", 5000, minimum=0)
+# torch CPU threads in training and scoring processes without a GPU (torch's default is slow on busy small hosts).
+WORKBENCH_TORCH_THREADS = env_int("WORKBENCH_TORCH_THREADS", 1, minimum=1)
 
 # --- REST API (/api/v1/, annotation/apis/): token or session auth, one error body, OpenAPI at /api/schema/ ---
 INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar"]

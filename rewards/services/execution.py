@@ -120,7 +120,7 @@ def _train(run: TrainingRun) -> None:
     config = TrainingConfig.from_dict(run.config)
     if config.num_threads is None and not _has_cuda():
         # Two busy cores: torch's default thread count runs several times slower than one thread here.
-        config = config.replace(num_threads=int(os.environ.get("WORKBENCH_TORCH_THREADS", "1")))
+        config = config.replace(num_threads=settings.WORKBENCH_TORCH_THREADS)
     source = source_for(projects=run.projects.all(), judge_kinds=run.judge_kinds, judge_names=run.judge_names)
     examples, response_ids = load_examples(source)
     train_set, held_out = split_by_group(examples, config.eval_fraction, config.seed)
