@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:export -->", "<!-- /bench:export -->"
@@ -301,19 +304,6 @@ def measure(env: dict[str, str], out: Path, file_type: str, server_pid: int | No
 
 
 # --- report ---------------------------------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"CPU: {cpu}, {os.cpu_count()} cores; RAM {ram_gb:.0f} GiB; {platform.system()} {platform.release()}"
 
 
 def section(results: list[Result], rows: int, version: str, argv: list[str], generation: dict[str, float]) -> str:
