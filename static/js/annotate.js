@@ -143,7 +143,11 @@
     const url = action === "submit" ? form.action : form.dataset.skipUrl;
     const id = form.dataset.assignment;
     pending.add(id);
-    const sent = send(form, url).finally(() => pending.delete(id));
+    root.dataset.pending = String(pending.size); // "0" once every answer has been stored (or refused)
+    const sent = send(form, url).finally(() => {
+      pending.delete(id);
+      root.dataset.pending = String(pending.size);
+    });
     const previous = await advance(); // the next item is on screen before the server has answered
     try {
       const body = await sent;
@@ -339,6 +343,7 @@
     if (form && event.target.name === "choice") showError(form, "");
   });
 
+  root.dataset.pending = "0";
   activate();
   fillPrefetch();
 })();

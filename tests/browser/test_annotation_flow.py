@@ -101,6 +101,7 @@ def test_annotator_judges_by_keyboard_and_mouse(page, live_server, tmp_path: Pat
     page.keyboard.press("s")
     wait_for_new_item(page, skipped)
     page.wait_for_selector("text=Skipped.")
+    page.wait_for_selector("#annotate[data-pending='0']")  # the tie is stored before it is undone
     tie_assignment = list(expected)[-1]
     page.keyboard.press("u")
     page.wait_for_selector(f"#current form.item[data-assignment='{tie_assignment}']")
@@ -141,7 +142,7 @@ def test_annotator_judges_by_keyboard_and_mouse(page, live_server, tmp_path: Pat
     expected[second_list] = ([[shown[0], shown[2]], [shown[1]]], None)
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Nothing left for you here")
-    page.wait_for_selector("text=Saved.")
+    page.wait_for_selector("#annotate[data-pending='0']")  # the last answer has reached the server
 
     # The database holds exactly these judgments, with shown order and durations.
     human = Judgment.objects.filter(source="ui").prefetch_related("placements")
@@ -195,5 +196,6 @@ def test_payload_corpus_on_the_judging_page_runs_nothing(
                 page.screenshot(path=str(artifacts_dir / "annotate-payloads-stuck.png"), full_page=True)
                 raise AssertionError(f"item {index} did not advance; console: {page.console_errors}") from None
     page.wait_for_selector("text=Nothing left for you here")
+    page.wait_for_selector("#annotate[data-pending='0']")
     assert page.dialogs == []  # type: ignore[attr-defined]
     assert Judgment.objects.filter(source="ui").count() == len(PAYLOADS)
