@@ -64,7 +64,10 @@ def test_result_records_provenance(trained: tuple) -> None:
     assert result.runtime["device"] == "cpu" and result.runtime["precision"] == "fp32"
     assert result.runtime["padding_free"] is True and result.runtime["group_by_length"] is False  # CPU default
     assert result.truncation["train"]["truncated_examples"] == 0
-    json.dumps(result.to_dict())  # JSON-ready for the run row
+    data = json.loads(json.dumps(result.to_dict()))  # JSON-ready for the run row
+    assert "pair_scores" not in data["metrics"]
+    assert data["metrics"]["accuracy"]["value"] == result.metrics.accuracy.value
+    assert len(result.to_dict(include_pairs=True)["metrics"]["pair_scores"]) == result.metrics.n_pairs
     meta = json.loads((out / "workbench.json").read_text())
     assert meta["data_fingerprint"] == result.data_fingerprint
     card = (out / "README.md").read_text()
