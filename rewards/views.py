@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -17,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rewards.charts import line_chart, reliability_diagram
 from rewards.forms import ProjectChoiceForm, TrainingRunForm
-from rewards.models import Evaluation, ScoringJob
+from rewards.models import Evaluation, ScoringJob, TrainingRun
 from rewards.selectors import metric_rows, researcher_projects, run_curves, run_get, run_list_for_user
 from rewards.services.runs import (
+    DEFAULT_JUDGE_KINDS,
     config_from,
     training_run_cancel,
     training_run_create,
@@ -101,28 +103,33 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "rewards/run_detail.html", context)
 
 
-@require_POST
-@login_required
-def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+def _act_on_run(request: HttpRequest, run_id: int, action: Callable[[TrainingRun], str]) -> HttpResponse:
+    """The run buttons: check the run, do one service call, say how it went, back to the run page."""
     run = run_get(user=request.user, run_id=run_id)
     try:
-        training_run_cancel(run=run)
-        messages.success(request, "Cancelling: the run stops before its next optimiser step.")
+        messages.success(request, action(run))
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect("rewards:run_detail", run_id=run.pk)
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    def cancel(run: TrainingRun) -> str:
+        training_run_cancel(run=run)
+        return "Cancelling: the run stops before its next optimiser step."
+
+    return _act_on_run(request, run_id, cancel)
 
 
 @require_POST
 @login_required
 def run_restart(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = run_get(user=request.user, run_id=run_id)
-    try:
-        training_run_restart(run=run)
-        messages.success(request, f"Restarted as attempt {run.attempt + 1}.")
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    return redirect("rewards:run_detail", run_id=run.pk)
+    def restart(run: TrainingRun) -> str:
+        return f"Restarted as attempt {training_run_restart(run=run).attempt}."
+
+    return _act_on_run(request, run_id, restart)
 
 
 @require_GET
@@ -153,24 +160,20 @@ def _project_choice(request: HttpRequest) -> ProjectChoiceForm:
 @require_POST
 @login_required
 def run_evaluate(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = run_get(user=request.user, run_id=run_id)
-    try:
+    def evaluate(run: TrainingRun) -> str:
         form = _project_choice(request)
-        kinds = form.cleaned_data["judge_kinds"] or ["human", "imported"]
+        kinds = form.cleaned_data["judge_kinds"] or list(DEFAULT_JUDGE_KINDS)
         evaluation_create(run=run, project=form.cleaned_data["project"], judge_kinds=kinds)
-        messages.success(request, "Evaluation queued on the worker.")
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    return redirect("rewards:run_detail", run_id=run.pk)
+        return "Evaluation queued on the worker."
+
+    return _act_on_run(request, run_id, evaluate)
 
 
 @require_POST
 @login_required
 def run_score(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = run_get(user=request.user, run_id=run_id)
-    try:
+    def score(run: TrainingRun) -> str:
         scoring_job_create(run=run, project=_project_choice(request).cleaned_data["project"])
-        messages.success(request, "Scoring queued: the model's orderings will appear as judgments of its judge.")
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    return redirect("rewards:run_detail", run_id=run.pk)
+        return "Scoring queued: the model's orderings will appear as judgments of its judge."
+
+    return _act_on_run(request, run_id, score)
