@@ -45,19 +45,22 @@ def wait(run: TrainingRun, condition, worker, timeout: float = 120) -> TrainingR
 def test_a_killed_worker_leaves_a_failed_run_that_restarts(transactional_db, tmp_path: Path, tiny_model: str) -> None:
     project = ProjectFactory(slug="lost")
     import_file(project=project, path=keyword_pairs_file(tmp_path / "pairs.jsonl", 120), options={"judge": "src"})
-    config = config_from({"base_model": tiny_model, "max_length": 64, "batch_size": 2, "epochs": 2,
+    # Long enough (~400 optimiser steps) that even a fast machine is still training when the kill comes; progress
+    # reaches the row every couple of seconds, so the kill waits for the first one rather than a step count.
+    config = config_from({"base_model": tiny_model, "max_length": 64, "batch_size": 2, "epochs": 8,
                           "learning_rate": 2e-3, "eval_fraction": 0.2, "bootstrap_samples": 100})  # fmt: skip
     run = training_run_create(user=None, projects=[project], config=config)  # enqueued on commit
 
     worker = start_worker(LOG, **GPU_WORKER)
     try:
-        run = wait(run, lambda r: r.status == JobStatus.RUNNING and r.step >= 3, worker)
+        run = wait(run, lambda r: r.status == JobStatus.RUNNING and r.phase == "training" and r.step >= 1, worker)
         assert training_runs_reap() == 0  # alive: its heartbeats are fresh
         kill(worker)
     finally:
         if worker.poll() is None:
             stop(worker)
     run.refresh_from_db()
+    assert run.step < run.total_steps, "the run ended before the kill: make it longer"
     assert run.status == JobStatus.RUNNING  # nobody is left to say otherwise...
     # ...until its heartbeat is older than the timeout (simulated here rather than waited for).
     assert training_runs_reap(now=timezone.now() + HEARTBEAT_TIMEOUT + timedelta(seconds=1)) == 1
