@@ -126,6 +126,9 @@ LOGIN_REDIRECT_URL = "annotation:project_list"
 LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read on every request: from the shared cache (files or Redis, below), written through to the
+# database, so a cache miss or restart loses nothing and a logout ends the session for every process.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads nothing from it: base.html sends the token in hx-headers instead
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -87,32 +87,28 @@ def _ordered_candidates(*, project: Project, user: AbstractBaseUser) -> list[tup
 
 
 def _take_slot(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
-    with transaction.atomic():
-        if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
-            return None
-        return _lease(comparison_id=comparison_id, key=key, project=project, user=user)
+    # Inside the claim's transaction (no savepoint of its own): a failure rolls the whole claim back.
+    if not Comparison.objects.filter(id=comparison_id, slots_left__gt=0).update(slots_left=F("slots_left") - 1):
+        return None
+    return _lease(comparison_id=comparison_id, key=key, project=project, user=user)
 
 
-def _lease(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
-    """The assignment for a slot just taken; if this annotator took the comparison in another tab a moment ago
-    (the unique constraint says so), the slot goes back and there is no lease."""
+def _lease(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment:
+    """The assignment for a slot just taken, in the claim's transaction. If this annotator took the comparison
+    in another tab a moment ago, the unique constraint raises IntegrityError and the claim's transaction rolls
+    back, slot included (cheaper than a savepoint around every lease for a race that almost never happens)."""
     now = timezone.now()
     shown = Comparison.response_ids_of(key)
     random.shuffle(shown)  # the order shown is randomised per assignment and kept with the judgment
-    try:
-        with transaction.atomic():
-            return Assignment.objects.create(
-                project=project,
-                comparison_id=comparison_id,
-                annotator=user,
-                status=Assignment.Status.LEASED,
-                leased_until=now + timedelta(minutes=project.lease_minutes),
-                served_at=now,
-                shown_order=shown,
-            )
-    except IntegrityError:
-        Comparison.objects.filter(id=comparison_id).update(slots_left=F("slots_left") + 1)
-        return None
+    return Assignment.objects.create(
+        project=project,
+        comparison_id=comparison_id,
+        annotator=user,
+        status=Assignment.Status.LEASED,
+        leased_until=now + timedelta(minutes=project.lease_minutes),
+        served_at=now,
+        shown_order=shown,
+    )
 
 
 # The common claim in one statement: pick the first open comparison this annotator has not seen, in queue order,
@@ -161,8 +157,11 @@ def assignment_claim(*, project: Project, user: AbstractBaseUser, exclude_ids: I
         assignment_expire_leases(project=project)
     reaped = False
     for _ in range(_ATTEMPTS):
-        with transaction.atomic():
-            outcome = _claim_once(project=project, user=user)
+        try:
+            with transaction.atomic():
+                outcome = _claim_once(project=project, user=user)
+        except IntegrityError:  # the same annotator claimed that comparison from another tab: try the next one
+            continue
         if isinstance(outcome, Assignment):
             return outcome
         if outcome is None:  # nothing open for this annotator: expired leases may give some back
@@ -187,7 +186,7 @@ def _claim_once(*, project: Project, user: AbstractBaseUser) -> Assignment | Non
     taken = _take_next_in_order(project=project, user=user)
     if not taken:
         return None if taken is None else _RETRY
-    return _lease(comparison_id=taken[0], key=taken[1], project=project, user=user) or _RETRY
+    return _lease(comparison_id=taken[0], key=taken[1], project=project, user=user)
 
 
 @transaction.atomic

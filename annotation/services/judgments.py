@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -35,11 +34,15 @@ class InvalidJudgment(ApplicationError):
     """The submission breaks one of the project's rules; `details` names the field."""
 
 
+_JUDGE_OF_USER_SQL = "SELECT * FROM annotation_judge WHERE user_id = %s"
+
+
 def human_judge_for(*, user: AbstractBaseUser) -> Judge:
-    try:
-        return user.judge  # type: ignore[attr-defined]  # often already joined by the selector
-    except Judge.DoesNotExist:
-        pass
+    """The user's human judge, made on their first submission. Read with a written-out statement: every
+    submit asks."""
+    judge = next(iter(Judge.objects.raw(_JUDGE_OF_USER_SQL, [user.pk])), None)
+    if judge is not None:
+        return judge
     name = f"human:{user.get_username()}"
     if Judge.objects.filter(name=name).exists():  # an imported judge took the name first
         name = f"{name}#{user.pk}"
@@ -91,49 +94,68 @@ def validate_verdict(*, project: Project, response_ids: list[int], verdict: Verd
         raise _fail("client_token", "The client token must be 1 to 64 characters.")
 
 
+def _already_answered() -> Conflict:
+    return Conflict("This item was already submitted or skipped.")
+
+
+def _earlier_by_token(*, judge: Judge, verdict: Verdict) -> Judgment | None:
+    if not verdict.client_token:
+        return None
+    return Judgment.objects.filter(judge=judge, client_token=verdict.client_token).first()
+
+
 def judgment_submit(*, assignment: Assignment, verdict: Verdict, source: str = Judgment.Source.UI) -> Judgment:
     """Store the annotator's ordering for their leased assignment. Idempotent by client token: a retried
-    request returns the judgment the first one stored."""
+    request returns the judgment the first one stored. The token is looked up only when the assignment is no
+    longer leased (the common first submit pays nothing for it)."""
     judge = human_judge_for(user=assignment.annotator)
-    if verdict.client_token:
-        earlier = Judgment.objects.filter(judge=judge, client_token=verdict.client_token).first()
+    if assignment.status in (Assignment.Status.DONE, Assignment.Status.SKIPPED):
+        earlier = _earlier_by_token(judge=judge, verdict=verdict)
         if earlier is not None:
             return earlier
+        raise _already_answered()
     project = assignment.project
-    response_ids = Comparison.response_ids_of(assignment.comparison.key)
+    # The order shown is a permutation of the comparison's responses, drawn when the item was leased.
+    response_ids = list(assignment.shown_order) or Comparison.response_ids_of(assignment.comparison.key)
     validate_verdict(project=project, response_ids=response_ids, verdict=verdict)
     if assignment.status == Assignment.Status.EXPIRED and not assignment_retake_expired(assignment=assignment):
         raise Conflict("Your lease on this item expired and others have since filled it; the answer was not stored.")
-    with transaction.atomic():
-        # Conditional: only a still-leased assignment becomes done, so a double submit or a race with the reaper
-        # or a skip stores one judgment or none.
-        if not Assignment.objects.filter(id=assignment.pk, status=Assignment.Status.LEASED).update(
-            status=Assignment.Status.DONE, updated_at=timezone.now()
-        ):
-            raise Conflict("This item was already submitted or skipped.")
-        duration = verdict.duration_ms
-        if duration is None and assignment.served_at:
-            duration = int((timezone.now() - assignment.served_at).total_seconds() * 1000)
-        metadata: dict[str, Any] = {"both_bad": True} if verdict.both_bad else {}
-        judgment = Judgment.objects.create(
-            project=project,
-            comparison_id=assignment.comparison_id,
-            judge=judge,
-            strength=verdict.strength,
-            criteria=dict(verdict.criteria),
-            rationale=verdict.rationale.strip(),
-            shown_order=list(assignment.shown_order),
-            duration_ms=min(duration, MAX_DURATION_MS) if duration is not None else None,
-            source=source,
-            client_token=verdict.client_token or None,
-            metadata=metadata,
-        )
-        Placement.objects.bulk_create(
-            Placement(judgment=judgment, response_id=rid, rank=rank)
-            for rank, group in enumerate(verdict.ranking, start=1)
-            for rid in group
-        )
-        Assignment.objects.filter(id=assignment.pk).update(judgment=judgment)
+    duration = verdict.duration_ms
+    if duration is None and assignment.served_at:
+        duration = int((timezone.now() - assignment.served_at).total_seconds() * 1000)
+    try:
+        with transaction.atomic():
+            judgment = Judgment.objects.create(
+                project=project,
+                comparison_id=assignment.comparison_id,
+                judge=judge,
+                strength=verdict.strength,
+                criteria=dict(verdict.criteria),
+                rationale=verdict.rationale.strip(),
+                shown_order=list(assignment.shown_order),
+                duration_ms=min(duration, MAX_DURATION_MS) if duration is not None else None,
+                source=source,
+                client_token=verdict.client_token or None,
+                metadata={"both_bad": True} if verdict.both_bad else {},
+            )
+            Placement.objects.bulk_create(
+                Placement(judgment=judgment, response_id=rid, rank=rank)
+                for rank, group in enumerate(verdict.ranking, start=1)
+                for rid in group
+            )
+            # Conditional: only a still-leased assignment becomes done, so a double submit or a race with the
+            # reaper or a skip stores one judgment or none (the insert above rolls back with the refusal).
+            if not Assignment.objects.filter(id=assignment.pk, status=Assignment.Status.LEASED).update(
+                status=Assignment.Status.DONE, judgment=judgment, updated_at=timezone.now()
+            ):
+                raise _already_answered()
+    except (Conflict, IntegrityError):
+        # Lost a race: a retry whose first request won meanwhile (same token) gets what that one stored; else
+        # the item was answered or skipped (an IntegrityError: this judge's active judgment of it exists).
+        earlier = _earlier_by_token(judge=judge, verdict=verdict)
+        if earlier is not None:
+            return earlier
+        raise _already_answered() from None
     assignment.status, assignment.judgment = Assignment.Status.DONE, judgment
     return judgment
 
