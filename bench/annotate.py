@@ -26,7 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, load_average, machine, percentile, pg_start, pg_stop, write_section  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    load_average,
+    machine,
+    percentile,
+    pg_socket_url,
+    pg_start,
+    pg_stop,
+    write_section,
+)
 
 FULL = 250_000  # comparisons with their judgments in
 JUDGES = 4
@@ -117,11 +126,6 @@ def generate(url: str, project_id: int) -> float:
                 f"(SELECT max(id) FROM annotation_{table}))"
             )
         conn.execute("VACUUM ANALYZE")
-        # Durable commits for the measurement (the throwaway cluster starts with them off).
-        conn.execute("ALTER SYSTEM SET fsync = on")
-        conn.execute("ALTER SYSTEM SET synchronous_commit = on")
-        conn.execute("ALTER SYSTEM SET full_page_writes = on")
-        conn.execute("SELECT pg_reload_conf()")
         judgments = conn.execute("SELECT count(*) FROM annotation_judgment").fetchone()[0]
     assert judgments == FULL * JUDGES, judgments
     return time.perf_counter() - started
@@ -210,11 +214,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
 
-    url, pg_dir = pg_start()
+    url, pg_dir = pg_start(durable=True)  # commits pay for fsync, as in production
     scratch = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env.update(
-        WORKBENCH_DATABASE_URL=url,
+        WORKBENCH_DATABASE_URL=pg_socket_url(url, pg_dir),
         WORKBENCH_DATA_DIR=str(scratch),
         WORKBENCH_DB_CONN_MAX_AGE="60",
         WORKBENCH_ALLOWED_HOSTS="127.0.0.1",
@@ -279,9 +283,10 @@ def report(args: argparse.Namespace, runs: dict, over: int, ui: int, generate_s:
         f"- Data: {FULL * JUDGES:,} imported judgments ({FULL:,} full pairwise comparisons x {JUDGES} judges, "
         f"{2 * FULL * JUDGES:,} placements) plus {OPEN:,} open comparisons (overlap {OVERLAP}), generated with "
         f"set-based SQL in {generate_s:.0f} s; prompts ~270 and responses ~700 characters of Markdown.",
-        f"- Server: gunicorn gthread, {args.workers} workers x {args.threads} threads, persistent DB connections; "
-        "PostgreSQL throwaway cluster on the same machine with fsync, synchronous_commit and full_page_writes "
-        "switched back on for the measurement. Locust (one process) on the same 2 cores.",
+        f"- Server: gunicorn gthread, {args.workers} workers x {args.threads} threads, persistent DB connections "
+        "over PostgreSQL's Unix socket (as an app on the database's machine connects); a throwaway cluster on the "
+        "same machine with PostgreSQL's durable defaults (fsync, synchronous_commit, full_page_writes on: every "
+        "commit waits for its WAL flush). Sessions from the file cache. Locust (one process) on the same 2 cores.",
         f"- Annotators: {args.annotators}, each its own signed-in user. "
         f"*paced*: {args.think_min:g}-{args.think_max:g} s "
         "between items (people take 10-30 s on a pairwise item, so this is a busier team than 50 real annotators); "
