@@ -49,10 +49,16 @@ def assignment_expire_leases(*, project: Project) -> int:
     return expired
 
 
-def _open_leases(*, project: Project, user: AbstractBaseUser) -> QuerySet[Assignment]:
-    return Assignment.objects.filter(
-        project=project, annotator=user, status=Assignment.Status.LEASED, leased_until__gte=timezone.now()
-    ).order_by("id")
+_OPEN_LEASES_SQL = """
+SELECT * FROM annotation_assignment
+WHERE project_id = %s AND annotator_id = %s AND status = 'leased' AND leased_until >= %s ORDER BY id
+"""
+
+
+def _open_leases(*, project: Project, user: AbstractBaseUser) -> list[Assignment]:
+    # Asked on every prefetch: a written-out statement costs a fraction of compiling the queryset.
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    return list(Assignment.objects.raw(_OPEN_LEASES_SQL, [project.pk, user.pk, now]))
 
 
 def _candidates(*, project: Project, user: AbstractBaseUser) -> QuerySet[Comparison]:
