@@ -443,14 +443,19 @@ def run_task(task: str, args: argparse.Namespace, base: dict[str, Any], scratch:
 
 def run_folds(args: argparse.Namespace, base: dict[str, Any], scratch: Path) -> dict[str, list[dict]]:
     """One run of each trainer per fold, alternating which goes first."""
-    trainers = ["ours", "trl"] + (["ours_bt"] if args.list_bt else [])
+    trainers = list(getattr(args, "list_trainers", None) or ["ours", "trl"])
+    trainers += ["ours_bt"] if args.list_bt else []
+    trainers += [f"ours_b{args.list_also_batch_size}"] if args.list_also_batch_size else []
     runs: dict[str, list[dict]] = {t: [] for t in trainers}
     for fold in range(args.list_folds):
         order = trainers if fold % 2 == 0 else trainers[::-1]
         for trainer in order:
-            # ours_bt: the same all-pairs Bradley-Terry objective as TRL's expansion, every response encoded once.
-            loss = {"ours_bt": "bradley_terry"}.get(trainer)
-            spec = {**base, "task": "listwise", "trainer": trainer, "loss": loss, "round": fold, "fold": fold}
+            spec = {**base, "task": "listwise", "trainer": trainer, "round": fold, "fold": fold}
+            if trainer == "ours_bt":
+                # The same all-pairs Bradley-Terry objective as TRL's expansion, every response encoded once.
+                spec["loss"] = "bradley_terry"
+            elif trainer.startswith("ours_b"):
+                spec["params"] = {**base["params"], "list_batch_size": args.list_also_batch_size}
             runs[trainer].append(launch(spec, scratch))
     return runs
 
@@ -597,10 +602,13 @@ def render(
             "|---|---|---:|---:|---|---|---|",
         ]
         names = [
-            ("ours", "workbench core (Plackett–Luce)"),
+            ("ours", f"workbench core (Plackett–Luce, {args.list_batch_size} groups a batch)"),
             ("trl", "TRL RewardTrainer (all pairs)"),
             ("ours_bt", "workbench core (Bradley–Terry on all pairs, one pass)"),
         ]
+        if args.list_also_batch_size:
+            extra = f"ours_b{args.list_also_batch_size}"
+            names.append((extra, f"workbench core (Plackett–Luce, {args.list_also_batch_size} groups a batch)"))
         for t, name in names:
             if t not in s:
                 continue
@@ -699,6 +707,9 @@ def main() -> None:
     )
     parser.add_argument("--list-epochs", type=float, default=1)
     parser.add_argument("--list-folds", type=int, default=4, help="cross-validation folds over the OpenAssistant trees")
+    parser.add_argument(
+        "--list-also-batch-size", type=int, help="also run the core's Plackett-Luce with this many groups a batch"
+    )
     parser.add_argument("--tasks", default="pairwise,listwise")
     parser.add_argument(
         "--list-bt", action="store_true", help="also run the core with all-pairs Bradley-Terry on the lists, per fold"
