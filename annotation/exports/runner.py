@@ -1,8 +1,14 @@
-"""One export, start to end: resolve the filters, stream prompt groups, build rows, write files and the card.
+"""One export, start to end: resolve the filters, read and write the rows, then the report and the card.
 
 Called by the export service (jobs) and by `manage.py export_data`; both get the same files for the same spec.
 Files are written under a `.partial` name and renamed when complete, so a failed export leaves no file that looks
 finished.
+
+Two read paths give the same files and the same report (bar `seconds` and `path`): the pairwise fast path (fast.py:
+one query row per pairwise judgment, for per-judgment TRL rows as plain strings) when the options and then the data
+allow it, and the general path (prompt groups from source.py, rows from the format's builder) for everything else,
+or when the fast path finds data it does not handle: its partial files are then removed and the general path starts
+over. The report's `path` says which one wrote the files, and why not the fast one.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import pyarrow as pa
 from django.db import connection
 from django.utils import timezone
 
+from annotation.exports import fast
 from annotation.exports.card import render_card
 from annotation.exports.options import ExportSpec
+from annotation.exports.outputs import Outputs
 from annotation.exports.pairs import comparison_agreement
 from annotation.exports.rows import Builder, builder_for
 from annotation.exports.schema import Column
 from annotation.exports.source import PromptGroup, Query, count_judgments, iter_prompt_groups
 from annotation.exports.split import TRAIN, split_of
-from annotation.exports.writers import Writer, open_writer
+from annotation.exports.tally import Agreement, Tally
 from annotation.models import Judge, Judgment, Project
 from workbench.exceptions import ApplicationError
 
@@ -42,27 +50,6 @@ CARD = "README.md"
 class ExportResult:
     files: list[str]  # names in the output folder (folder mode) or the one file's name
     report: dict[str, Any] = field(default_factory=dict)
-
-
-class _Agreement:
-    def __init__(self) -> None:
-        self.comparisons = 0
-        self.total = 0.0
-        self.unanimous = 0
-
-    def add(self, value: float) -> None:
-        self.comparisons += 1
-        self.total += value
-        self.unanimous += value >= 1.0 - 1e-12
-
-    def as_dict(self) -> dict[str, Any]:
-        n = self.comparisons
-        return {
-            "comparisons": n,
-            "mean": self.total / n if n else None,
-            "unanimous": self.unanimous,
-            "unanimous_share": self.unanimous / n if n else None,
-        }
 
 
 def resolve_judges(*, project: Project, spec: ExportSpec) -> tuple[dict[int, tuple[str, str]], list[int] | None]:
@@ -87,7 +74,7 @@ def resolve_judges(*, project: Project, spec: ExportSpec) -> tuple[dict[int, tup
     return judges, sorted(keep)
 
 
-def _filter_by_agreement(group: PromptGroup, threshold: float | None, agreement: _Agreement, stats: Counter) -> None:
+def _filter_by_agreement(group: PromptGroup, threshold: float | None, agreement: Agreement, stats: Counter) -> None:
     """Record each comparison's agreement; with a threshold, keep only the judgments of comparisons that reach it."""
     judgments = group.judgments
     if len(judgments) == 1:
@@ -116,47 +103,6 @@ def _filter_by_agreement(group: PromptGroup, threshold: float | None, agreement:
         group.judgments = kept
 
 
-class _Outputs:
-    """Writers by split, opened on their first row under a .partial name."""
-
-    def __init__(self, out: Path, folder: bool, spec: ExportSpec, columns: list[Column]) -> None:
-        self.out = out
-        self.folder = folder
-        self.spec = spec
-        self.columns = columns
-        self.writers: dict[str, Writer] = {}
-        self.paths: dict[str, tuple[Path, Path]] = {}
-
-    def writer(self, split: str) -> Writer:
-        if not self.folder:
-            split = "all"  # one file; its rows carry a `split` column when a test fraction is asked for
-        writer = self.writers.get(split)
-        if writer is None:
-            final = self.out / f"{split}.{self.spec.file_type}" if self.folder else self.out
-            partial = final.with_name(final.name + ".partial")
-            writer = open_writer(partial, self.spec.file_type, self.columns)
-            self.writers[split] = writer
-            self.paths[split] = (partial, final)
-        return writer
-
-    def close(self) -> dict[str, str]:
-        names = {}
-        for split, writer in self.writers.items():
-            writer.close()
-            partial, final = self.paths[split]
-            partial.replace(final)
-            names[split] = final.name
-        return names
-
-    def abort(self) -> None:
-        for split, writer in self.writers.items():
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - cleaning up after the real error
-                logger.warning("closing %s after a failed export", split, exc_info=True)
-            self.paths[split][0].unlink(missing_ok=True)
-
-
 def export_project(
     *,
     project: Project,
@@ -165,9 +111,11 @@ def export_project(
     folder: bool,
     progress: Progress | None = None,
     reproduce: str | None = None,
+    fast_path: bool = True,
 ) -> ExportResult:
     """Write the export of `project` to `out`: a folder of split files and README.md, or one file (with a `split`
-    column when a test fraction is asked for). Returns the file names and a report."""
+    column when a test fraction is asked for). Returns the file names and a report. `fast_path=False` makes the
+    general path write it whatever the export (the tests compare the two paths' files)."""
     started = time.monotonic()
     out = Path(out)
     if folder:
@@ -176,40 +124,28 @@ def export_project(
         out.parent.mkdir(parents=True, exist_ok=True)
     judges, judge_ids = resolve_judges(project=project, spec=spec)
     builder: Builder = builder_for(spec, judges, project.slug)
-    query = Query(
-        project_id=project.pk, filters=spec.filters, judge_ids=judge_ids, full=builder.full, vendor=connection.vendor
-    )
-    total = count_judgments(query)
-    o = spec.options
-    with_split_column = not folder and o.test_fraction > 0
     columns = list(builder.columns)
-    if with_split_column:
+    if not folder and spec.options.test_fraction > 0:
         columns.append(Column("split", pa.string()))
-    outputs = _Outputs(out, folder, spec, columns)
-    stats: Counter[str] = Counter()
-    agreement = _Agreement()
-    by_judge: Counter[int] = Counter()
-    rows: Counter[str] = Counter()
-    judgments_read = judgments_exported = prompts = 0
+    outputs = Outputs(out, folder, spec, columns)
+    path = "fast"
+    reason = fast.refusal(spec=spec, project=project) if fast_path else "asked for"
+    tally: Tally | None = None
     try:
-        for group in iter_prompt_groups(query):
-            judgments_read += len(group.judgments)
-            _filter_by_agreement(group, spec.filters.min_agreement, agreement, stats)
-            if group.judgments:
-                split = split_of(group.external_id, seed=o.seed, test_fraction=o.test_fraction)
-                produced = builder.rows(group)
-                if with_split_column:
-                    produced = (row + (split,) for row in produced)
-                writer = outputs.writer(split)
-                before = writer.rows_written
-                writer.write_rows(produced)
-                rows[split] += writer.rows_written - before
-                prompts += 1
-                judgments_exported += len(group.judgments)
-                for judgment in group.judgments:
-                    by_judge[judgment.judge_id] += 1
-            if progress is not None:
-                progress(judgments_read, total, sum(w.rows_written for w in outputs.writers.values()))
+        if reason is None:
+            try:
+                tally = fast.export_pairs(
+                    project=project, spec=spec, judges=judges, judge_ids=judge_ids, outputs=outputs, progress=progress
+                )
+            except fast.NotPairwise as why:
+                outputs.abort()  # start again from nothing: the general path writes every file itself
+                reason = str(why)
+        if tally is None:
+            path = f"general ({reason})"
+            logger.info("export of %s: general path: %s", project.slug, reason)
+            tally = _export_groups(
+                project=project, spec=spec, builder=builder, judge_ids=judge_ids, outputs=outputs, progress=progress
+            )
         files = outputs.close()
     except BaseException:
         outputs.abort()
@@ -218,28 +154,28 @@ def export_project(
         # Nothing matched: still write the (empty) file, so the caller gets the file it asked for.
         outputs.writer(TRAIN)
         files = outputs.close()
-    stats.update(builder.stats)
     seconds = time.monotonic() - started
-    rows_total = sum(rows.values())
+    rows_total = sum(tally.rows.values())
     report: dict[str, Any] = {
         "format": spec.format,
         "file_type": spec.file_type,
         "filters": spec.filters_json(),
         "options": spec.options_json(),
-        "judgments_total": total,
-        "judgments_read": judgments_read,
-        "judgments_exported": judgments_exported,
-        "prompts": prompts,
-        "rows": dict(rows),
+        "judgments_total": tally.judgments_total,
+        "judgments_read": tally.judgments_read,
+        "judgments_exported": tally.judgments_exported,
+        "prompts": tally.prompts,
+        "rows": dict(tally.rows),
         "rows_total": rows_total,
-        "stats": dict(stats),
-        "agreement": agreement.as_dict(),
+        "stats": dict(tally.stats),
+        "agreement": tally.agreement.as_dict(),
         "judges": [
             {"name": judges[pk][0], "kind": judges[pk][1], "judgments": n}
-            for pk, n in sorted(by_judge.items(), key=lambda kv: (-kv[1], judges[kv[0]][0]))
+            for pk, n in sorted(tally.by_judge.items(), key=lambda kv: (-kv[1], judges[kv[0]][0]))
         ],
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows_total / seconds) if seconds > 0 else None,
+        "path": path,
     }
     names = list(files.values())
     if folder:
@@ -262,6 +198,44 @@ def export_project(
     report["files"] = names
     logger.info("export of %s as %s: %s rows in %.1fs", project.slug, spec.format, rows_total, seconds)
     return ExportResult(files=names, report=report)
+
+
+def _export_groups(
+    *,
+    project: Project,
+    spec: ExportSpec,
+    builder: Builder,
+    judge_ids: list[int] | None,
+    outputs: Outputs,
+    progress: Progress | None,
+) -> Tally:
+    """The general path: prompt groups from the three streams (source), rows from the format's builder."""
+    query = Query(
+        project_id=project.pk, filters=spec.filters, judge_ids=judge_ids, full=builder.full, vendor=connection.vendor
+    )
+    o = spec.options
+    with_split_column = not outputs.folder and o.test_fraction > 0
+    tally = Tally(judgments_total=count_judgments(query))
+    for group in iter_prompt_groups(query):
+        tally.judgments_read += len(group.judgments)
+        _filter_by_agreement(group, spec.filters.min_agreement, tally.agreement, tally.stats)
+        if group.judgments:
+            split = split_of(group.external_id, seed=o.seed, test_fraction=o.test_fraction)
+            produced = builder.rows(group)
+            if with_split_column:
+                produced = (row + (split,) for row in produced)
+            writer = outputs.writer(split)
+            before = writer.rows_written
+            writer.write_rows(produced)
+            tally.rows[split] += writer.rows_written - before
+            tally.prompts += 1
+            tally.judgments_exported += len(group.judgments)
+            for judgment in group.judgments:
+                tally.by_judge[judgment.judge_id] += 1
+        if progress is not None:
+            progress(tally.judgments_read, tally.judgments_total, outputs.rows_written())
+    tally.stats.update(builder.stats)
+    return tally
 
 
 def _type_name(column: Column) -> str:

@@ -106,6 +106,25 @@ FULL_COLUMNS = (
 FULL_TYPES = ["timestamptz", "text", "text", "text", "text", "int4", "int8", "text"]
 
 
+def judgment_conditions(
+    *, project_id: int, filters: ExportFilters, judge_ids: list[int] | None, postgres: bool
+) -> tuple[list[str], list[Any]]:
+    """The WHERE terms on `annotation_judgment j` that the filters ask for (all but categories and agreement), with
+    their parameters: shared by every query that selects an export's judgments, so they select the same ones."""
+    where = ["j.project_id = %s"]
+    params: list[Any] = [project_id]
+    if filters.active_only:
+        where.append("j.status = 'active'")
+    if judge_ids is not None:
+        where.append(f"j.judge_id IN ({', '.join(['%s'] * len(judge_ids))})" if judge_ids else "1 = 0")
+        params += judge_ids
+    for bound, op in ((filters.date_from, ">="), (filters.date_to, "<")):
+        if bound is not None:
+            where.append(f"j.created_at {op} %s")
+            params.append(bound if postgres else connection.ops.adapt_datetimefield_value(bound))
+    return where, params
+
+
 class Query:
     """The three stream queries for one export, with their parameters and their columns' PostgreSQL types."""
 
@@ -119,17 +138,9 @@ class Query:
         def as_text(column: str) -> str:
             return f"{column}::text" if pg else column
 
-        judgment_where = ["j.project_id = %s"]
-        judgment_params: list[Any] = [project_id]
-        if filters.active_only:
-            judgment_where.append("j.status = 'active'")
-        if judge_ids is not None:
-            judgment_where.append(f"j.judge_id IN ({', '.join(['%s'] * len(judge_ids))})" if judge_ids else "1 = 0")
-            judgment_params += judge_ids
-        for bound, op in ((filters.date_from, ">="), (filters.date_to, "<")):
-            if bound is not None:
-                judgment_where.append(f"j.created_at {op} %s")
-                judgment_params.append(bound if pg else connection.ops.adapt_datetimefield_value(bound))
+        judgment_where, judgment_params = judgment_conditions(
+            project_id=project_id, filters=filters, judge_ids=judge_ids, postgres=pg
+        )
 
         prompt_where = ["p.project_id = %s"]
         prompt_params: list[Any] = [project_id]
@@ -207,12 +218,21 @@ class Query:
 
 
 def _cursor_rows(cursor: Any, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    for batch in cursor_batches(cursor, sql, params):
+        yield from batch
+
+
+def cursor_batches(
+    cursor: Any, sql: str, params: list[Any], size: int | None = None
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `sql` in lists of `size` (default CHUNK)."""
+    size = size or CHUNK
     cursor.execute(sql, params)
     while True:
-        rows = cursor.fetchmany(CHUNK)
+        rows = cursor.fetchmany(size)
         if not rows:
             return
-        yield from rows
+        yield rows
 
 
 @contextmanager
@@ -234,28 +254,36 @@ def open_streams(query: Query) -> Iterator[list[Iterator[tuple[Any, ...]]]]:
             yield _sqlite_streams(stack, specs)
 
 
-def _postgres_parallel(stack: ExitStack, specs: list[tuple[str, list[Any], list[str]]]) -> list[Iterator[Any]]:
+def postgres_readers(stack: ExitStack, count: int, *, work_mem: str = "64MB") -> list[Any]:
+    """`count` psycopg connections of their own, each in a read-only REPEATABLE READ transaction on one exported
+    snapshot (so every query on any of them sees the same data), closed when `stack` unwinds."""
     import psycopg
     from psycopg import sql as pgsql
 
     params = connection.get_connection_params()
     conns = []
-    for _ in specs:
+    for _ in range(count):
         conn = psycopg.connect(**params)
         stack.callback(conn.close)  # closing without commit ends the read-only transaction
         conns.append(conn)
     for conn in conns:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
-    snapshot = conns[0].execute("SELECT pg_export_snapshot()").fetchone()[0]
-    for conn in conns[1:]:
-        conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(pgsql.Literal(snapshot)))
+    if count > 1:
+        snapshot = conns[0].execute("SELECT pg_export_snapshot()").fetchone()[0]
+        for conn in conns[1:]:
+            conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(pgsql.Literal(snapshot)))
     for conn in conns:
         # The judgment stream sorts ~40 bytes a placement: enough work_mem keeps that off disk. Parallel workers
         # would take the core the exporter itself needs.
-        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute(pgsql.SQL("SET LOCAL work_mem = {}").format(pgsql.Literal(work_mem)))
         conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         conn.execute("SET LOCAL jit = off")
+    return conns
+
+
+def _postgres_parallel(stack: ExitStack, specs: list[tuple[str, list[Any], list[str]]]) -> list[Iterator[Any]]:
+    conns = postgres_readers(stack, len(specs))
     return [
         _prefetched(stack, conn, index, sql, p)
         for index, (conn, (sql, p, _t)) in enumerate(zip(conns, specs, strict=True))
@@ -266,12 +294,27 @@ _DONE = object()
 
 
 def _prefetched(stack: ExitStack, conn: Any, index: int, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    """A server-side cursor read by a thread one batch ahead: while Python formats rows, the thread waits for the
-    next FETCH without the GIL, so the server produces on the other core. (fetchmany builds a batch of tuples in C:
-    about 1.5 us a row, against 3.5 us for COPY's row-at-a-time protocol.)"""
+    for batch in prefetched_batches(stack, conn, f"export_stream_{index}", sql, params):
+        yield from batch
+
+
+def prefetched_batches(
+    stack: ExitStack,
+    conn: Any,
+    name: str,
+    sql: str,
+    params: list[Any],
+    *,
+    binary: bool = False,
+    size: int | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """A server-side cursor read by a thread one batch (of `size` rows, default CHUNK) ahead: while Python formats
+    rows, the thread waits for the next FETCH without the GIL, so the server produces on the other core. (fetchmany
+    builds a batch of tuples in C: about 1.5 us a row, against 3.5 us for COPY's row-at-a-time protocol.)"""
+    size = size or CHUNK
     batches: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
-    cursor = conn.cursor(name=f"export_stream_{index}")
+    cursor = conn.cursor(name=name, binary=binary)
 
     def put(item: Any) -> bool:
         while not stop.is_set():
@@ -286,7 +329,7 @@ def _prefetched(stack: ExitStack, conn: Any, index: int, sql: str, params: list[
         try:
             cursor.execute(sql, params)
             while not stop.is_set():
-                rows = cursor.fetchmany(CHUNK)
+                rows = cursor.fetchmany(size)
                 if not rows:
                     put(_DONE)
                     return
@@ -295,7 +338,7 @@ def _prefetched(stack: ExitStack, conn: Any, index: int, sql: str, params: list[
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
             put(error)
 
-    thread = threading.Thread(target=pump, name=f"export-stream-{index}", daemon=True)
+    thread = threading.Thread(target=pump, name=name.replace("_", "-"), daemon=True)
     thread.start()
 
     def finish() -> None:
@@ -304,14 +347,14 @@ def _prefetched(stack: ExitStack, conn: Any, index: int, sql: str, params: list[
 
     stack.callback(finish)  # before the connections close (callbacks unwind in reverse order)
 
-    def consume() -> Iterator[tuple[Any, ...]]:
+    def consume() -> Iterator[list[tuple[Any, ...]]]:
         while True:
             item = batches.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
 
     return consume()
 
@@ -320,13 +363,20 @@ def _sqlite_streams(stack: ExitStack, specs: list[tuple[str, list[Any], list[str
     if connection.in_atomic_block:
         cursors = [stack.enter_context(connection.cursor()) for _ in specs]
         return [_cursor_rows(c, sql, p) for c, (sql, p, _t) in zip(cursors, specs, strict=True)]
+    conn = sqlite_reader(stack)
+    cursors = [conn.cursor() for _ in specs]
+    return [_cursor_rows(c, sql.replace("%s", "?"), p) for c, (sql, p, _t) in zip(cursors, specs, strict=True)]
+
+
+def sqlite_reader(stack: ExitStack) -> Any:
+    """A sqlite3 connection of its own in one read transaction (one snapshot for every query on it), closed when
+    `stack` unwinds. Its queries take `?` placeholders, not Django's `%s`."""
     conn = connection.get_new_connection(connection.get_connection_params())
     stack.callback(conn.close)
     conn.isolation_level = None  # we issue BEGIN ourselves: one read transaction, one snapshot for all three
     conn.execute("BEGIN")
     stack.callback(lambda: conn.execute("ROLLBACK") if conn.in_transaction else None)
-    cursors = [conn.cursor() for _ in specs]
-    return [_cursor_rows(c, sql.replace("%s", "?"), p) for c, (sql, p, _t) in zip(cursors, specs, strict=True)]
+    return conn
 
 
 # --- grouping --------------------------------------------------------------------------------------------------
@@ -397,6 +447,11 @@ __all__ = [
     "Query",
     "Response",
     "count_judgments",
+    "cursor_batches",
     "iter_prompt_groups",
     "iso_timestamp",
+    "judgment_conditions",
+    "postgres_readers",
+    "prefetched_batches",
+    "sqlite_reader",
 ]

@@ -1,0 +1,42 @@
+"""What an export counts while it writes: judgments read and exported, prompts, rows per split, dropped pairs, judges
+and agreement. Both read paths (the general one and the pairwise fast path) fill one of these, so the report and the
+dataset card are built the same way from either. No Django."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Agreement:
+    def __init__(self) -> None:
+        self.comparisons = 0
+        self.total = 0.0
+        self.unanimous = 0
+
+    def add(self, value: float) -> None:
+        self.comparisons += 1
+        self.total += value
+        self.unanimous += value >= 1.0 - 1e-12
+
+    def as_dict(self) -> dict[str, Any]:
+        n = self.comparisons
+        return {
+            "comparisons": n,
+            "mean": self.total / n if n else None,
+            "unanimous": self.unanimous,
+            "unanimous_share": self.unanimous / n if n else None,
+        }
+
+
+@dataclass
+class Tally:
+    judgments_total: int = 0
+    judgments_read: int = 0
+    judgments_exported: int = 0
+    prompts: int = 0
+    rows: Counter[str] = field(default_factory=Counter)  # by split, in the order the splits first appear
+    stats: Counter[str] = field(default_factory=Counter)  # what was dropped or kept, and why
+    by_judge: Counter[int] = field(default_factory=Counter)  # exported judgments by judge id
+    agreement: Agreement = field(default_factory=Agreement)
