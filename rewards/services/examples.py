@@ -72,7 +72,10 @@ def example_of(judgment: Judgment) -> tuple[PreferenceExample, list[int]]:
         responses=tuple(p.response.text for p in placed),
         ranks=tuple(p.rank for p in placed),
         margin=margin_of(judgment),
-        group_id=str(prompt.pk),
+        # The prompt's external id, not its row id: the held-out split (a hash of it) is then the same in every
+        # database and after a re-import, matches the export's split, and keeps one prompt imported into two
+        # projects on one side.
+        group_id=prompt.external_id,
         category=prompt.category,
         example_id=str(judgment.pk),
         response_contexts=contexts,
