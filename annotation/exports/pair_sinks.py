@@ -12,6 +12,7 @@ of a float is its repr; `%d` of an int its str).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]  # the C encoder
 from typing import Any
@@ -74,7 +75,7 @@ def output_row(columns: list[Column], judges: Judges, split: str) -> Callable[[R
     return lambda row: tuple(get(row) for get in getters)
 
 
-class Sink:
+class Sink(ABC):
     """Takes runs of fast rows (consecutive rows of one split) for a writer, and writes them at `flush()` (once a
     fetch batch), each writer's runs together: a test split cuts the rows into runs of a few rows each."""
 
@@ -95,8 +96,8 @@ class Sink:
         for writer, writer_runs in runs.values():
             self._write(writer, writer_runs)
 
-    def _write(self, writer: Writer, runs: list[tuple[list[Row], str]]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _write(self, writer: Writer, runs: list[tuple[list[Row], str]]) -> None: ...
 
 
 class JsonlSink(Sink):

@@ -7,6 +7,7 @@ JSONL rows keep one column order, and no per-row dict is built on the hot path.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -81,7 +82,7 @@ def _assistant(text: str) -> Messages:
 # --- builders ------------------------------------------------------------------------------------------------------
 
 
-class Builder:
+class Builder(ABC):
     columns: list[Column]
     # Needs the judgment's provenance columns (criteria, rationale, ...) from the source.
     full = False
@@ -93,8 +94,8 @@ class Builder:
         self.project_slug = project_slug
         self.stats: Counter[str] = Counter()
 
-    def rows(self, group: PromptGroup) -> Iterator[tuple[Any, ...]]:
-        raise NotImplementedError
+    @abstractmethod
+    def rows(self, group: PromptGroup) -> Iterator[tuple[Any, ...]]: ...
 
     def judge(self, judge_id: int) -> tuple[str, str]:
         return self.judges.get(judge_id) or (f"judge-{judge_id}", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]  # the C encoder
@@ -61,7 +62,7 @@ class Background:
                 self._executor = None
 
 
-class Writer:
+class Writer(ABC):
     suffix = ""
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
@@ -69,11 +70,11 @@ class Writer:
         self.columns = columns
         self.rows_written = 0
 
-    def write_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write_rows(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Writer:
         return self
