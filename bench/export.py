@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import machine, pg_socket_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -332,7 +332,8 @@ def section(results: list[Result], rows: int, version: str, argv: list[str], gen
         f"- Date: {date}",
         f"- Machine: {machine()}",
         f"- Software: Python {platform.python_version()}; {version} (a throwaway local cluster from "
-        "`scripts/pg-throwaway`: fsync off, default memory settings), on the same machine as the exporter",
+        "`scripts/pg-throwaway`: fsync off, default memory settings), on the same machine as the exporter, which "
+        "connects over the cluster's Unix socket",
         f"- Data: one project of {rows:,} prompts, each with two responses and one comparison judged once "
         f"({rows:,} pairwise judgments by 20 human judges; 4% ties, a margin on 3%), written set-based with "
         f"generate_series{generated}. Prompts ~150 "
@@ -439,6 +440,11 @@ def main(argv: list[str]) -> None:
             with psycopg.connect(url) as conn:
                 generation = generate(conn, args.rows)
             print(f"    {generation['total']:.0f}s ({json.dumps({k: round(v, 1) for k, v in generation.items()})})")
+        if pg_dir:
+            # The exporter reaches the server as an app on the database's machine would: over its Unix socket
+            # (as bench/annotate.py and the README's PostgreSQL setting do). Loopback TCP cost ~1 s more of the
+            # exporter's CPU and ~2 s more of the server's for the ~1 GB of rows of 1M judgments.
+            url = pg_socket_url(url, pg_dir)
         env = child_env(url, scratch)
         wait_for_quiet_server(url)
         server_pid = postmaster_pid(url)

@@ -115,7 +115,7 @@ class TrlPairwise(Builder):
         self.with_margin = o.margin != "none"
         self.with_tie = o.ties == "keep"
         self.consensus = o.consensus != "none"
-        columns = [Column("prompt", text_type), Column("chosen", text_type), Column("rejected", text_type)]
+        columns = [Column(name, text_type, prose=True) for name in ("prompt", "chosen", "rejected")]
         if self.with_margin:
             columns.append(Column("margin", pa.float64()))
         if self.with_tie:
@@ -259,7 +259,7 @@ class Listwise(Builder):
     def __init__(self, spec: ExportSpec, judges: dict[int, tuple[str, str]], project_slug: str) -> None:
         super().__init__(spec, judges, project_slug)
         self.columns = [
-            Column("prompt", MESSAGES if self.options.conversational else pa.string()),
+            Column("prompt", MESSAGES if self.options.conversational else pa.string(), prose=True),
             Column("responses", pa.list_(RESPONSE_STRUCT)),
             Column("ranks", pa.list_(pa.int64())),
             Column("scores", pa.list_(pa.float64())),
@@ -331,7 +331,7 @@ class Raw(Builder):
             fields += [("text", pa.string()), ("generator", pa.string()), ("conversation", MESSAGES)]
         columns = [Column("judgment_id", pa.int64()), Column("project", pa.string()), Column("prompt_id", pa.string())]
         if self.options.include_text:
-            columns.append(Column("prompt", MESSAGES))
+            columns.append(Column("prompt", MESSAGES, prose=True))
         columns += [
             Column("category", pa.string()),
             Column("comparison_id", pa.int64()),
@@ -345,7 +345,7 @@ class Raw(Builder):
             Column("strength", pa.int64()),
             Column("margin", pa.float64()),
             Column("criteria", pa.string(), free_form=True),
-            Column("rationale", pa.string()),
+            Column("rationale", pa.string(), prose=True),
             Column("duration_ms", pa.int64()),
             Column("import_job_id", pa.int64()),
             Column("metadata", pa.string(), free_form=True),

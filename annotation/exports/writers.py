@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]  # the C encoder
 from pathlib import Path
@@ -207,13 +207,35 @@ def _csv_cell(column: Column) -> Callable[[Any], Any]:
     return lambda v: "" if v is None else (v if isinstance(v, str) else _dumps(v))
 
 
+def _leaves(path: str, type_: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
+    """The Parquet column paths (and Arrow types) of a field's leaves, named as pyarrow names nested columns."""
+    if pa.types.is_struct(type_):
+        for i in range(type_.num_fields):
+            child = type_.field(i)
+            yield from _leaves(f"{path}.{child.name}", child.type)
+    elif pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        yield from _leaves(f"{path}.list.element", type_.value_type)
+    else:
+        yield path, type_
+
+
+def _encoding_options(columns: list[Column]) -> dict[str, Any]:
+    """Dictionary encoding and statistics for every leaf but the string leaves of prose columns (Column.prose):
+    on 1M TRL rows that saves ~1 s of the writer's ~6 s (bench/export.py) and leaves the file's size as it was."""
+    leaves = [(path, type_, c.prose) for c in columns for path, type_ in _leaves(c.name, c.type)]
+    rest = [path for path, type_, prose in leaves if not (prose and pa.types.is_string(type_))]
+    if len(rest) == len(leaves):
+        return {}
+    return {"use_dictionary": rest, "write_statistics": rest}
+
+
 class ParquetWriter(Writer):
     suffix = ".parquet"
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         super().__init__(path, columns)
         self.schema = pa.schema([pa.field(c.name, c.type) for c in columns])
-        self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy")
+        self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy", **_encoding_options(columns))
         self._buffer: list[tuple[Any, ...]] = []
         self._chunks: list[list[pa.Array]] = []  # rows given by write_arrays, not yet in a row group
         self._chunk_rows = 0

@@ -268,3 +268,34 @@ def test_writers_keep_values_and_types(tmp_path: Path, file_type: str) -> None:
             rows = list(csv.DictReader(stream))
         assert json.loads(rows[0]["prompt"]) == ROWS[0][0]
         assert rows[0]["chosen"] == "héllo ✓" and rows[0]["tie"] == "false" and rows[1]["margin"] == ""
+
+
+def test_parquet_writes_prose_plainly_and_everything_else_with_dictionaries(tmp_path: Path) -> None:
+    # Prose leaves (here a message list's role and content, and a plain text) get neither a dictionary nor
+    # statistics; every other leaf, nested ones included, keeps pyarrow's defaults.
+    columns = [
+        Column("prompt", MESSAGES, prose=True),
+        Column("chosen", pa.string(), prose=True),
+        Column("judge", pa.string()),
+        Column("ranks", pa.list_(pa.int64())),
+        Column("votes", pa.int64(), prose=True),  # not a string: prose changes nothing
+    ]
+    rows = [([{"role": "user", "content": f"q{i}"}], f"answer {i}", "judge-a", [1, 2], i) for i in range(50)]
+    path = tmp_path / "out.parquet"
+    with open_writer(path, "parquet", columns) as writer:
+        writer.write_rows(iter(rows))
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert set(chunks) == {
+        "prompt.list.element.role",
+        "prompt.list.element.content",
+        "chosen",
+        "judge",
+        "ranks.list.element",
+        "votes",
+    }
+    plain = {"prompt.list.element.role", "prompt.list.element.content", "chosen"}
+    for name, chunk in chunks.items():
+        assert ("RLE_DICTIONARY" in chunk.encodings) is (name not in plain), name
+        assert chunk.is_stats_set is (name not in plain), name
+    assert pq.read_table(path).to_pylist()[7] == dict(zip([c.name for c in columns], rows[7], strict=True))
