@@ -70,7 +70,11 @@ def model_card(meta: dict[str, Any]) -> str:
         lines += [
             "# prompt text: the conversation as 'User: ...\\n\\nAssistant: ...' turns joined by blank lines",
             f"inputs = tokenizer(prompt_text, response, truncation=True, max_length={fmt.get('max_length')}, "
-            "return_tensors='pt')",
+            + (
+                "return_tensors='pt')"
+                if fmt.get("type_a") is not None
+                else "return_token_type_ids=False, return_tensors='pt')"
+            ),
         ]
     else:
         lines += [

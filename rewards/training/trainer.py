@@ -162,7 +162,7 @@ def train(
         max_length=config.max_length,
         truncation_side=config.truncation_side,
         style=config.input_style,
-        token_types=reward_model.uses_token_types,
+        token_types=config.token_types and reward_model.uses_token_types,
     )
     train_data = encode_examples(train_examples, tokenizer, fmt)
     eval_data = encode_examples(eval_examples, tokenizer, fmt) if eval_examples else None

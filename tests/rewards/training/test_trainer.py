@@ -83,13 +83,20 @@ def test_artifact_reloads_with_from_pretrained_and_gives_the_same_scores(
     from rewards.training.scoring import RewardScorer
 
     result, _, out = trained
+    assert "return_token_type_ids=False" in (Path(out) / "README.md").read_text()
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     held_out = keyword_split[1][:5]
     pair_scores = {(p.example_index, p.a): p.score_a for p in result.metrics.pair_scores}
     for index, example in enumerate(held_out):
         better = example.ranks.index(1)
-        inputs = tokenizer(render_prompt(example.prompt), example.responses[better], return_tensors="pt")
+        # As the model card says: token types are off by default (TrainingConfig.token_types), every type 0.
+        inputs = tokenizer(
+            render_prompt(example.prompt),
+            example.responses[better],
+            return_token_type_ids=False,
+            return_tensors="pt",
+        )
         with torch.no_grad():
             reward = model(**inputs).logits[0, 0].item()
         assert reward == pytest.approx(pair_scores[(index, better)], abs=1e-4)
@@ -185,3 +192,20 @@ def test_lora_on_the_packed_path(tiny_bert: str, keyword_split: tuple[list, list
     config = config_for(tiny_bert, lora=True, lora_r=4, max_steps=3, gradient_checkpointing=True)
     result = train(config, keyword_split[0], keyword_split[1][:20])
     assert result.runtime["padding_free"] is True and result.status == "completed"
+
+
+def test_token_types_are_off_by_default_and_on_when_asked(
+    tiny_bert: str, keyword_split: tuple[list, list], tmp_path: Path
+) -> None:
+    # Off: every token type 0 (TRL's layout); on: the tokenizer's text-pair types, recorded with the artifact so
+    # that scoring encodes as training did, and the scores differ (the second type's embedding is used).
+    formats, scores = {}, {}
+    for token_types in (False, True):
+        out = tmp_path / str(token_types)
+        config = config_for(tiny_bert, max_steps=2, token_types=token_types)
+        result = train(config, keyword_split[0][:32], keyword_split[1][:16], output_dir=out)
+        formats[token_types] = json.loads((out / "workbench.json").read_text())["input_format"]
+        scores[token_types] = [s.score_a for s in result.metrics.pair_scores]
+    assert (formats[False]["type_a"], formats[False]["type_b"]) == (None, None)
+    assert (formats[True]["type_a"], formats[True]["type_b"]) == (0, 1)
+    assert scores[False] != scores[True]
