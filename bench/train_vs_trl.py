@@ -701,9 +701,9 @@ def main() -> None:
     parser.add_argument(
         "--list-batch-size",
         type=int,
-        default=8,
-        help="groups per batch for the core's PL run: 8 groups of ~3.2 replies are about the 32 sequences of TRL's "
-        "16 pairs",
+        default=5,
+        help="groups per batch for the core's PL run: 5 groups induce about the 16 pairs of TRL's batch, so both "
+        "take about the same number of optimiser steps an epoch",
     )
     parser.add_argument("--list-epochs", type=float, default=1)
     parser.add_argument("--list-folds", type=int, default=4, help="cross-validation folds over the OpenAssistant trees")
