@@ -21,8 +21,10 @@ from typing import Any
 
 from django.db import connection
 
+from annotation.exports import arrow_pairs
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
+from annotation.exports.pair_rules import NotPairwise, prompt_agreement
 from annotation.exports.pair_sinks import sink_for
 from annotation.exports.pair_source import (
     BETTER,
@@ -38,16 +40,11 @@ from annotation.exports.pair_source import (
     PairQuery,
     open_pairs,
 )
-from annotation.exports.pairs import comparison_agreement
 from annotation.exports.split import TRAIN, split_of
 from annotation.exports.tally import Agreement, Tally
 from annotation.models import Project
 
 Progress = Callable[[int, int, int], None]
-
-
-class NotPairwise(Exception):  # noqa: N818 - a signal to fall back, not an error anyone sees
-    """The data has something the fast path does not write as the general path would; use the general path."""
 
 
 def refusal(*, spec: ExportSpec, project: Project) -> str | None:
@@ -69,15 +66,7 @@ def refusal(*, spec: ExportSpec, project: Project) -> str | None:
 
 
 def _agreement(rows: list[tuple[Any, ...]], agreement: Agreement) -> None:
-    """runner's agreement for one prompt's judgments (two or more): per comparison, in order of first judgment."""
-    by_comparison: dict[int, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        by_comparison.setdefault(row[COMPARISON], []).append(row)
-    for members in by_comparison.values():
-        # Ranks as the outcome sees them: equal for a tie, the better one lower.
-        value = comparison_agreement([{r[BETTER]: 1, r[WORSE]: 1 if r[TIE] else 2} for r in members])
-        if value is not None:
-            agreement.add(value)
+    prompt_agreement([(r[COMPARISON], r[BETTER], r[WORSE], r[TIE]) for r in rows], agreement)
 
 
 @contextmanager
@@ -110,6 +99,8 @@ def export_pairs(
     query = PairQuery(
         project_id=project.pk, filters=spec.filters, judge_ids=judge_ids, margin=o.margin, vendor=connection.vendor
     )
+    if arrow_pairs.applies(spec.file_type):
+        return arrow_pairs.export_pairs(spec=spec, query=query, judges=judges, outputs=outputs, progress=progress)
     sink = sink_for(spec.file_type, outputs.columns, judges)
     keep_ties = o.ties == "keep"
     drop_empty = o.drop_empty

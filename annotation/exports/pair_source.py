@@ -102,7 +102,7 @@ class PairQuery:
         self.count = Query(project_id=project_id, filters=filters, judge_ids=judge_ids, full=False, vendor=vendor).count
 
 
-def _merge_plan(conn: Any, total: int) -> bool:
+def merge_plan(conn: Any, total: int) -> bool:
     if total < MERGE_MIN_JUDGMENTS:
         return False
     estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'annotation_judgment'::regclass").fetchone()
@@ -130,7 +130,7 @@ def open_pairs(query: PairQuery) -> Iterator[tuple[int, Iterator[list[tuple[Any,
             # count and the rows agree; the sort of the narrow subquery (~130 bytes a judgment) stays in memory.
             (conn,) = source.postgres_readers(stack, 1, work_mem="256MB")
             total = int(conn.execute(count_sql, count_params).fetchone()[0])
-            if _merge_plan(conn, total):
+            if merge_plan(conn, total):
                 conn.execute("SET LOCAL enable_hashjoin = off")
                 conn.execute("SET LOCAL enable_nestloop = off")
             # Binary rows: ids and floats cost less to load than their text.
@@ -157,4 +157,4 @@ def open_pairs(query: PairQuery) -> Iterator[tuple[int, Iterator[list[tuple[Any,
             yield total, _sqlite_rows(source.cursor_batches(cursor, rows_sql.replace("%s", "?"), rows_params, size))
 
 
-__all__ = ["PairQuery", "open_pairs"]
+__all__ = ["PairQuery", "merge_plan", "open_pairs"]

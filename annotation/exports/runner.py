@@ -137,6 +137,8 @@ def export_project(
                 tally = fast.export_pairs(
                     project=project, spec=spec, judges=judges, judge_ids=judge_ids, outputs=outputs, progress=progress
                 )
+                if tally.lane:
+                    path = f"fast ({tally.lane})"
             except fast.NotPairwise as why:
                 outputs.abort()  # start again from nothing: the general path writes every file itself
                 reason = str(why)

@@ -40,3 +40,4 @@ class Tally:
     stats: Counter[str] = field(default_factory=Counter)  # what was dropped or kept, and why
     by_judge: Counter[int] = field(default_factory=Counter)  # exported judgments by judge id
     agreement: Agreement = field(default_factory=Agreement)
+    lane: str = ""  # which lane of the fast path wrote it, where there are several (the report's `path`)
