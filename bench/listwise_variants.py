@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""The core alone on bench/train_vs_trl.py's listwise folds, with its settings changed one at a time.
+
+    .venv/bin/python bench/listwise_variants.py [--batch-size 5] [--lr 1e-4] [--epochs 1] [--loss plackett_luce]
+                                                [--token-types] [--seed 0]
+
+Trains the workbench core once per fold (4 folds of the OpenAssistant groups that fit 384 tokens, split by
+conversation tree, exactly as train_vs_trl.py splits them) and prints the pooled held-out ranking accuracy and
+Kendall tau with their bootstrap intervals. It measures accuracy only: CPU runs are deterministic for a seed, so it
+may run beside other work, and it writes nothing. The accuracy analysis in docs/benchmarks.md lists what it gave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import train_vs_trl as bench  # noqa: E402
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-size", type=int, default=5, help="groups a batch")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=float, default=1)
+    parser.add_argument("--loss", default="plackett_luce", help="plackett_luce, or bradley_terry on all pairs")
+    parser.add_argument("--token-types", action="store_true", help="the tokenizer's 0/1 text-pair token types")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import torch
+    from transformers import AutoTokenizer
+
+    import rewards.training as core
+
+    torch.set_num_threads(1)
+    train = core.train
+
+    def with_variant(config: Any, *a: Any, **kw: Any) -> Any:
+        # run_ours builds the config of train_vs_trl's runs; only the settings under study change here.
+        return train(config.replace(token_types=args.token_types), *a, **kw)
+
+    core.train = with_variant
+    selection = argparse.Namespace(
+        max_length=256, train_pairs=320, eval_pairs=600, seed=0, list_max_length=384, list_folds=4
+    )
+    data = bench.select_data(selection, AutoTokenizer.from_pretrained(core.default_base_model_path()))
+    params = {
+        "lr": args.lr,
+        "epochs": args.epochs,
+        "batch_size": 16,
+        "list_batch_size": args.batch_size,
+        "max_length": 384,
+        "seed": args.seed,
+    }
+    runs: dict[str, list[dict[str, Any]]] = {"ours": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "data.json").write_text(json.dumps(data))
+        for fold in range(selection.list_folds):
+            spec = {
+                "data": str(Path(tmp) / "data.json"),
+                "base_model": core.default_base_model_path(),
+                "threads": 1,
+                "gpu": False,
+                "params": params,
+                "task": "listwise",
+                "trainer": "ours",
+                "round": fold,
+                "fold": fold,
+                "loss": args.loss,
+            }
+            result = {**bench.run_ours(spec), "fold": fold}
+            print(f"fold {fold}: accuracy {result['eval']['accuracy'][0]:.3f}, {result['steps']} steps", flush=True)
+            runs["ours"].append(result)
+    pooled = bench.pooled_eval(runs, data["listwise"], 0)["ours"]
+    print(
+        f"{vars(args)}: ranking accuracy {bench.fmt_interval(pooled['accuracy'])} %, "
+        f"Kendall tau {bench.fmt_interval(pooled['kendall_tau'], 1, 2)}"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
