@@ -183,14 +183,7 @@ def export_pairs(
             progress(read, total, written)
         if read != total:
             raise NotPairwise(f"read {read} of {total} judgments (changed while reading?)")
-    tally.judgments_read = tally.judgments_exported = read
-    for key, value in (
-        ("tie_pairs_dropped", ties_dropped),
-        ("tie_pairs_kept", ties_kept),
-        ("pairs_dropped_empty", dropped_empty),
-    ):
-        if value:
-            tally.stats[key] = value
+    tally.close_pairs(read, ties_dropped=ties_dropped, ties_kept=ties_kept, dropped_empty=dropped_empty)
     return tally
 
 

@@ -41,3 +41,14 @@ class Tally:
     by_judge: Counter[int] = field(default_factory=Counter)  # exported judgments by judge id
     agreement: Agreement = field(default_factory=Agreement)
     lane: str = ""  # which lane of the fast path wrote it, where there are several (the report's `path`)
+
+    def close_pairs(self, read: int, *, ties_dropped: int, ties_kept: int, dropped_empty: int) -> None:
+        """Close a fast-path pair export: every judgment read was exported (one row each, or counted as dropped)."""
+        self.judgments_read = self.judgments_exported = read
+        for key, value in (
+            ("tie_pairs_dropped", ties_dropped),
+            ("tie_pairs_kept", ties_kept),
+            ("pairs_dropped_empty", dropped_empty),
+        ):
+            if value:
+                self.stats[key] = value
