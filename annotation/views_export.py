@@ -8,7 +8,13 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation.exports.selectors import export_job_file, export_job_files, export_job_get, export_job_list
+from annotation.exports.selectors import (
+    export_job_file,
+    export_job_files,
+    export_job_get,
+    export_job_list,
+    export_job_summary,
+)
 from annotation.forms import ExportForm
 from annotation.selectors import project_get
 from annotation.services.exports import export_create, export_job_is_stalled, export_retry
@@ -43,6 +49,7 @@ def export_job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "project": job.project,
         "files": export_job_files(job=job),
+        "summary": export_job_summary(job=job),
         "stalled": export_job_is_stalled(job=job),
         "percent": 100 if job.is_finished else (int(100 * job.rows_done / job.rows_total) if job.rows_total else 0),
     }

@@ -18,6 +18,16 @@ class ExportFile:
     path: Path
     size: int
     content_type: str
+    rows: int | None = None  # data rows in the file, from the job's report; None for the dataset card
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What a finished export wrote, for its page: headline numbers and what was dropped or kept, and why."""
+
+    stats: list[tuple[str, str]]  # (label, value) cards
+    notes: list[str]  # e.g. "tie pairs dropped: 12"
+    judges: list[dict]  # [{"name", "kind", "judgments"}], most judgments first
 
 
 CONTENT_TYPES = {
@@ -48,14 +58,35 @@ def export_job_files(*, job: ExportJob) -> list[ExportFile]:
     if job.status != ExportJob.Status.SUCCEEDED:
         return []
     folder = export_dir(job=job)
+    rows_by_split = (job.report or {}).get("rows", {})
     out = []
     for name in job.files:
         path = folder / name
         if path.is_file():
-            out.append(
-                ExportFile(name, path, path.stat().st_size, CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
-            )
+            rows = None if path.suffix == ".md" else rows_by_split.get(path.stem, job.rows_done)
+            content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+            out.append(ExportFile(name, path, path.stat().st_size, content_type, rows))
     return out
+
+
+def export_job_summary(*, job: ExportJob) -> ExportSummary | None:
+    """The finished job's report as page-sized numbers; None before it has one."""
+    report = job.report or {}
+    if "rows_total" not in report:
+        return None
+    agreement = report.get("agreement") or {}
+    stats = [
+        ("rows", f"{report['rows_total']:,}"),
+        ("judgments exported", f"{report['judgments_exported']:,} of {report['judgments_total']:,}"),
+        ("prompts", f"{report['prompts']:,}"),
+        ("judges", f"{len(report.get('judges', [])):,}"),
+    ]
+    if agreement.get("comparisons"):
+        stats.append(("mean agreement", f"{agreement['mean']:.2f} ({agreement['comparisons']:,} comparisons)"))
+    if report.get("seconds") is not None:
+        stats.append(("seconds", f"{report['seconds']:.2f}"))
+    notes = [f"{key.replace('_', ' ')}: {value:,}" for key, value in sorted(report.get("stats", {}).items())]
+    return ExportSummary(stats=stats, notes=notes, judges=report.get("judges", []))
 
 
 def export_job_file(*, job: ExportJob, name: str) -> ExportFile:
