@@ -2,7 +2,7 @@
 """The core alone on bench/train_vs_trl.py's listwise folds, with its settings changed one at a time.
 
     .venv/bin/python bench/listwise_variants.py [--batch-size 5] [--lr 1e-4] [--epochs 1] [--loss plackett_luce]
-                                                [--token-types] [--seed 0]
+                                                [--token-types] [--seed 0] [--expand-pairs]
 
 Trains the workbench core once per fold (4 folds of the OpenAssistant groups that fit 384 tokens, split by
 conversation tree, exactly as train_vs_trl.py splits them) and prints the pooled held-out ranking accuracy and
@@ -36,6 +36,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--loss", default="plackett_luce", help="plackett_luce, or bradley_terry on all pairs")
     parser.add_argument("--token-types", action="store_true", help="the tokenizer's 0/1 text-pair token types")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--expand-pairs",
+        action="store_true",
+        help="train on the groups expanded to all pairs, 16 pairs a batch, Bradley-Terry: TRL's data and batches",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -46,9 +51,18 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     train = core.train
 
-    def with_variant(config: Any, *a: Any, **kw: Any) -> Any:
+    def with_variant(config: Any, train_set: Any, *a: Any, **kw: Any) -> Any:
         # run_ours builds the config of train_vs_trl's runs; only the settings under study change here.
-        return train(config.replace(token_types=args.token_types), *a, **kw)
+        config = config.replace(token_types=args.token_types)
+        if args.expand_pairs:
+            train_set = [
+                core.PreferenceExample(e.prompt, (e.responses[i], e.responses[j]), (1, 2), group_id=e.group_id)
+                for e in train_set
+                for i, j, tie in e.induced_pairs()
+                if not tie
+            ]
+            config = config.replace(loss="bradley_terry", batch_size=16)
+        return train(config, train_set, *a, **kw)
 
     core.train = with_variant
     selection = argparse.Namespace(
