@@ -35,7 +35,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--loss", default="plackett_luce", help="plackett_luce, or bradley_terry on all pairs")
     parser.add_argument("--token-types", action="store_true", help="the tokenizer's 0/1 text-pair token types")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the folds and the training seed, as train_vs_trl.py --seed"
+    )
     parser.add_argument(
         "--expand-pairs",
         action="store_true",
@@ -66,7 +68,7 @@ def main(argv: list[str]) -> None:
 
     core.train = with_variant
     selection = argparse.Namespace(
-        max_length=256, train_pairs=320, eval_pairs=600, seed=0, list_max_length=384, list_folds=4
+        max_length=256, train_pairs=320, eval_pairs=600, seed=args.seed, list_max_length=384, list_folds=4
     )
     data = bench.select_data(selection, AutoTokenizer.from_pretrained(core.default_base_model_path()))
     params = {
@@ -96,7 +98,7 @@ def main(argv: list[str]) -> None:
             result = {**bench.run_ours(spec), "fold": fold}
             print(f"fold {fold}: accuracy {result['eval']['accuracy'][0]:.3f}, {result['steps']} steps", flush=True)
             runs["ours"].append(result)
-    pooled = bench.pooled_eval(runs, data["listwise"], 0)["ours"]
+    pooled = bench.pooled_eval(runs, data["listwise"], args.seed)["ours"]
     print(
         f"{vars(args)}: ranking accuracy {bench.fmt_interval(pooled['accuracy'])} %, "
         f"Kendall tau {bench.fmt_interval(pooled['kendall_tau'], 1, 2)}"
