@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from annotation.apis.serializers import CriterionSerializer, ProjectSerializer
 from annotation.forms import ProjectSettingsForm
-from annotation.models import Membership, Project
+from annotation.models import Project
 from annotation.selectors import project_get, project_get_for_annotating, project_list_for_user
 from annotation.selectors.projects import can_create_projects
 from annotation.services.projects import project_create, project_update
@@ -96,12 +96,6 @@ class ProjectListApi(generics.ListAPIView):
             return Project.objects.none()
         return project_list_for_user(user=self.request.user)
 
-    def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        if self.request.user.is_authenticated and not self.request.user.is_superuser:
-            context["roles"] = dict(Membership.objects.filter(user=self.request.user).values_list("project_id", "role"))
-        return context
-
     @extend_schema(tags=TAGS, operation_id="projects_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -135,7 +129,8 @@ class ProjectCreateApi(APIView):
         form = _form_for(None, changes, slug=slug)
         if not form.is_valid():
             raise _form_errors(form.errors)
-        project = project_create(slug=form.cleaned_data["slug"], created_by=request.user, **form.settings())
+        created = project_create(slug=form.cleaned_data["slug"], created_by=request.user, **form.settings())
+        project = project_get(user=request.user, slug=created.slug)  # read back with the creator's role
         return Response(ProjectSerializer(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

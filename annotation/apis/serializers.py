@@ -33,13 +33,11 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_role(self, project: Project) -> str | None:
-        from annotation.selectors import user_role
+        from annotation.selectors import role_of
 
-        roles = self.context.get("roles")  # the list view reads all of a user's roles in one query
-        if roles is not None:
-            return roles.get(project.pk)
+        # Projects reach this serializer from project_get or project_list_for_user, which read the role with them.
         request = self.context.get("request")
-        return user_role(user=request.user, project=project) if request else None
+        return role_of(user=request.user, member_role=project.member_role) if request else None
 
 
 class PromptResponseSerializer(serializers.Serializer):

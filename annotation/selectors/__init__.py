@@ -22,7 +22,7 @@ from annotation.selectors.projects import (
     project_get,
     project_list_for_user,
     project_sample,
-    user_role,
+    role_of,
 )
 
 __all__ = [
@@ -44,5 +44,5 @@ __all__ = [
     "project_progress_by_annotator",
     "project_progress_by_comparison",
     "project_sample",
-    "user_role",
+    "role_of",
 ]

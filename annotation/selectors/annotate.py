@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from annotation.models import Assignment, Comparison, Judgment, Membership, Project, Response
-from annotation.selectors.projects import User, project_get, role_of, user_role
+from annotation.selectors.projects import User, project_get, role_of
 from workbench.exceptions import NotFound
 
 ANNOTATING_ROLES = ("admin", "researcher", "annotator")
@@ -207,6 +207,6 @@ def annotator_projects(*, user: User) -> list[tuple[Project, str, AnnotatorProgr
 
     result = []
     for project in project_list_for_user(user=user):
-        role = user_role(user=user, project=project) or ""
+        role = role_of(user=user, member_role=project.member_role) or ""
         result.append((project, role, annotator_progress(project=project, user=user)))
     return result

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 
 from annotation.models import Comparison, ImportJob, Judge, Judgment, Membership, Placement, Project, Prompt, Response
 from workbench.exceptions import NotFound, PermissionDenied
@@ -15,24 +15,21 @@ from workbench.exceptions import NotFound, PermissionDenied
 User = AbstractBaseUser | AnonymousUser
 
 
-def user_role(*, user: User, project: Project) -> str | None:
-    """'admin', 'researcher', 'annotator', or None for a non-member."""
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return "admin"
-    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-
-
 def project_list_for_user(*, user: User) -> QuerySet[Project]:
+    """The user's projects (every project for an admin), each with `member_role` (the user's membership role or
+    None) for `role_of`, and `prompt_count`."""
     projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
+    member_role = Membership.objects.filter(project=OuterRef("pk"), user=user.pk).values("role")[:1]
     return projects.annotate(
         prompt_count=Count("prompts", distinct=True),
+        member_role=Subquery(member_role),
     ).order_by("name")
 
 
 def role_of(*, user: User, member_role: str | None) -> str | None:
-    """The effective role from a read `member_role`: admins hold every project, anonymous users none."""
+    """'admin', 'researcher', 'annotator', or None for a non-member, from the `member_role` that
+    `project_get` and `project_list_for_user` read with the project: admins hold every project, anonymous users
+    none."""
     if not user.is_authenticated:
         return None
     return "admin" if user.is_superuser else member_role
