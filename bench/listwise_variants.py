@@ -2,7 +2,7 @@
 """The core alone on bench/train_vs_trl.py's listwise folds, with its settings changed one at a time.
 
     .venv/bin/python bench/listwise_variants.py [--batch-size 5] [--lr 1e-4] [--epochs 1] [--loss plackett_luce]
-                                                [--token-types] [--seed 0] [--expand-pairs]
+                                                [--token-types] [--seed 0] [--expand-pairs] [--sublists M]
 
 Trains the workbench core once per fold (4 folds of the OpenAssistant groups that fit 384 tokens, split by
 conversation tree, exactly as train_vs_trl.py splits them) and prints the pooled held-out ranking accuracy and
@@ -28,6 +28,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import train_vs_trl as bench  # noqa: E402
 
 
+def sublists(core: Any, example: Any, size: int) -> list[Any]:
+    """Every `size`-reply subset of a longer group, with the group's order restricted to it (ranks made dense): the
+    marginal of a Plackett-Luce ordering on a subset is again Plackett-Luce, so each is an observation of the same
+    model. A group of `size` replies or fewer stays whole."""
+    import itertools
+
+    n = len(example.responses)
+    if n <= size:
+        return [example]
+    out = []
+    for subset in itertools.combinations(range(n), size):
+        distinct = sorted({example.ranks[i] for i in subset})
+        out.append(
+            core.PreferenceExample(
+                example.prompt,
+                tuple(example.responses[i] for i in subset),
+                tuple(distinct.index(example.ranks[i]) + 1 for i in subset),
+                group_id=example.group_id,
+            )
+        )
+    return out
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=5, help="groups a batch")
@@ -42,6 +65,12 @@ def main(argv: list[str]) -> None:
         "--expand-pairs",
         action="store_true",
         help="train on the groups expanded to all pairs, 16 pairs a batch, Bradley-Terry: TRL's data and batches",
+    )
+    parser.add_argument(
+        "--sublists",
+        type=int,
+        default=0,
+        help="train Plackett-Luce on every M-reply subset of each longer group (its induced order), batched at random",
     )
     args = parser.parse_args(argv)
 
@@ -64,6 +93,8 @@ def main(argv: list[str]) -> None:
                 if not tie
             ]
             config = config.replace(loss="bradley_terry", batch_size=16)
+        elif args.sublists:
+            train_set = [part for e in train_set for part in sublists(core, e, args.sublists)]
         return train(config, train_set, *a, **kw)
 
     core.train = with_variant
@@ -96,7 +127,11 @@ def main(argv: list[str]) -> None:
                 "loss": args.loss,
             }
             result = {**bench.run_ours(spec), "fold": fold}
-            print(f"fold {fold}: accuracy {result['eval']['accuracy'][0]:.3f}, {result['steps']} steps", flush=True)
+            print(
+                f"fold {fold}: accuracy {result['eval']['accuracy'][0]:.3f}, {result['steps']} steps, "
+                f"{result['train_s']:.1f} s",
+                flush=True,
+            )
             runs["ours"].append(result)
     pooled = bench.pooled_eval(runs, data["listwise"], args.seed)["ours"]
     print(
