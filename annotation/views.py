@@ -74,7 +74,8 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             return redirect("annotation:import_job", job_id=job.pk)
     status = 400 if form.errors else 200
-    return render(request, "annotation/import_upload.html", {"project": project, "form": form}, status=status)
+    context = {"project": project, "form": form, "jobs": import_job_list(project=project)}
+    return render(request, "annotation/import_upload.html", context, status=status)
 
 
 @require_GET

@@ -90,7 +90,12 @@ def test_researcher_imports_a_file_from_the_page(page, live_server, tmp_path: Pa
     assert "message 0 is a str, not an object" in page.locator(".issues").inner_text()
     assert Judgment.objects.filter(project=project).count() == 0
 
-    page.goto(f"{live_server.url}/projects/upload/import/")
+    # Back to the form from the failure, which lists the failed upload beside it.
+    page.click("text=upload it again")
+    page.wait_for_url("**/projects/upload/import/")
+    assert "broken.jsonl" in page.locator("section:has(h2:text('Recent imports'))").inner_text()
+    assert "Failed" in page.locator("section:has(h2:text('Recent imports'))").inner_text()
+    page.screenshot(path=str(artifacts_dir / "foundation-import-again.png"), full_page=True)
     page.set_input_files("#id_file", str(good))
     page.click("text=Upload and import")
     page.wait_for_selector("text=new judgments")
