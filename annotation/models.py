@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from workbench.models import BaseModel
+from workbench.models import BackgroundJob, BaseModel
 
 
 class Project(BaseModel):
@@ -200,34 +200,19 @@ class Judge(BaseModel):
         return f"{self.name} ({self.kind})"
 
 
-class ImportJob(BaseModel):
-    """One file imported into one project; the row is the job's state for the page and the worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+class ImportJob(BackgroundJob):
+    """One file imported into one project."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     path = models.CharField(max_length=1024)
     original_name = models.CharField(max_length=255)
     format = models.CharField(max_length=64, blank=True, help_text="Empty = detect from the columns.")
-    options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     phase = models.CharField(max_length=32, blank=True)
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
-    rows_done = models.BigIntegerField(default=0)
-    report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"import {self.pk} of {self.original_name} ({self.status})"
@@ -241,10 +226,6 @@ class ImportJob(BaseModel):
         # The file is read twice (validate, then write); each pass is half the bar.
         passes_done = 1 if self.phase == "write" else 0
         return min(99, int(50 * passes_done + 50 * self.bytes_done / self.bytes_total))
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class Judgment(BaseModel):
@@ -353,44 +334,24 @@ class Assignment(BaseModel):
         return f"assignment {self.pk} of comparison {self.comparison_id} to {self.annotator_id} ({self.status})"
 
 
-class ExportJob(BaseModel):
-    """One export of one project's judgments: its format, filters and options are kept so it can be reproduced;
-    the row is the job's state for the page, the API and the worker."""
+class ExportJob(BackgroundJob):
+    """One export of one project's judgments: its format, filters and options are kept so it can be reproduced."""
 
     class Format(models.TextChoices):
         TRL_PAIRWISE = "trl-pairwise", "TRL pairwise (prompt / chosen / rejected)"
         LISTWISE = "listwise", "Listwise (responses in order)"
         RAW = "raw", "Raw judgments with provenance"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     format = models.CharField(max_length=32, choices=Format.choices)
     file_type = models.CharField(max_length=16, default="jsonl", help_text="jsonl, parquet or csv.")
     filters = models.JSONField(default=dict, blank=True)
-    options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     rows_total = models.BigIntegerField(default=0)
-    rows_done = models.BigIntegerField(default=0)
     output_dir = models.CharField(max_length=1024, blank=True, help_text="Relative to the data directory.")
     files = models.JSONField(default=list, blank=True, help_text="Names of the files written in output_dir.")
-    report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project_id} as {self.format} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -14,6 +14,35 @@ class BaseModel(models.Model):
         abstract = True
 
 
+class BackgroundJob(BaseModel):
+    """A job a worker runs for a page (an import, an export): the row is its state for the page, the API and the
+    worker, and the heartbeat tells a stalled job (its worker gone) from a slow one."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    rows_done = models.BigIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
 class ApiToken(models.Model):
     """A named API key of one user. Only a SHA-256 hash of the key is stored (the key is random and long, so a
     fast hash is enough); the key itself is shown once, when it is created. `prefix` lets the owner tell their
