@@ -135,6 +135,7 @@ def test_annotator_judges_by_keyboard_and_mouse(page, live_server, tmp_path: Pat
 
     # Listwise, item 2 by keyboard: pick response 3, move it up once, tie it with the one above.
     second_list, shown = current_id(page), shown_ids(page)
+    page.wait_for_timeout(150)  # a measurable time on the item (the checks below want >= 100 ms)
     page.keyboard.press("3")
     page.keyboard.press("ArrowUp")
     page.keyboard.press("t")
