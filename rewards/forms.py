@@ -15,7 +15,7 @@ LOSS_LABELS = {
 # Form field -> TrainingConfig field, for the settings a researcher sets on the launch page.
 CONFIG_FIELDS = (
     "base_model", "loss", "epochs", "batch_size", "max_length", "learning_rate", "truncation_side", "warmup_ratio",
-    "weight_decay", "grad_accum", "seed", "epsilon", "lora", "precision", "eval_fraction", "max_steps",
+    "weight_decay", "grad_accum", "seed", "epsilon", "lora", "precision", "eval_fraction", "max_steps", "list_pairs",
 )  # fmt: skip
 
 
@@ -47,6 +47,13 @@ class TrainingRunForm(forms.Form):
         required=False, min_value=0, max_value=0.49, help_text="Noise-robust losses: empty = estimate from overlap."
     )
     lora = forms.BooleanField(required=False, label="LoRA (peft)")
+    list_pairs = forms.ChoiceField(
+        required=False,  # scripts that post the form without it get the default
+        label="Lists, with a pairwise loss",
+        choices=[("together", "a list's pairs in one step (faster)"), ("shuffled", "each pair on its own, shuffled")],
+        initial="together",
+        help_text="Shuffled ranked held-out replies ~2 points better per epoch; each reply is encoded K - 1 times.",
+    )
     precision = forms.ChoiceField(choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")])
     eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
     max_steps = forms.IntegerField(required=False, min_value=1, help_text="Stop after this many steps (optional).")
@@ -55,6 +62,9 @@ class TrainingRunForm(forms.Form):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["projects"].queryset = projects if projects is not None else Project.objects.none()
         self.fields["base_model"].initial = default_base_model_path()
+
+    def clean_list_pairs(self) -> str:
+        return self.cleaned_data.get("list_pairs") or "together"
 
     def config_values(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in CONFIG_FIELDS}

@@ -33,6 +33,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 PaddingFree = Literal["auto", "on", "off"]
 TruncationSide = Literal["left", "right"]
 InputStyle = Literal["auto", "pair", "chat"]
+ListPairs = Literal["together", "shuffled"]
 
 
 def default_base_model_path() -> str:
@@ -91,6 +92,11 @@ class TrainingConfig:
     # concatenated prompt + response has). Off by default: with MiniLM it ranked held-out OpenAssistant replies
     # 1.2 points better (66.3 vs 65.1 %, 4 folds, docs/benchmarks.md); the [SEP] still marks where the response starts.
     token_types: bool = False
+    # The pairwise losses on lists: "together" scores a list's replies once per step and takes all its pairs there;
+    # "shuffled" makes every untied pair an example of its own, batched at random like any pair (TRL's layout of
+    # lists). Shuffled ranked held-out OpenAssistant replies ~2 points better per epoch (docs/benchmarks.md) at
+    # K - 1 encodings of each reply per epoch instead of one. Plackett-Luce always takes whole orderings.
+    list_pairs: ListPairs = "together"
     eval_fraction: float = 0.1  # used by `split_by_group` when the caller asks the core to split
     bootstrap_samples: int = 1000
     calibration_bins: int = 10
@@ -121,6 +127,10 @@ class TrainingConfig:
             out.append("max_length must be >= 8")
         if self.truncation_side not in ("left", "right"):
             out.append("truncation_side must be 'left' or 'right'")
+        if self.list_pairs not in ("together", "shuffled"):
+            out.append("list_pairs must be 'together' or 'shuffled'")
+        elif self.list_pairs == "shuffled" and self.loss == "plackett_luce":
+            out.append("list_pairs='shuffled' is for the pairwise losses; plackett_luce trains on whole orderings")
         if not 0 <= self.warmup_ratio < 1:
             out.append("warmup_ratio must be in [0, 1)")
         if self.weight_decay < 0:

@@ -104,6 +104,30 @@ class PreferenceExample:
             out.append((i, j, True) if ri == rj else ((i, j, False) if ri < rj else (j, i, False)))
         return out
 
+    def untied_pairs(self) -> list[PreferenceExample]:
+        """This judgment as one example per untied induced pair (a pair stays as it is; ties are left out, since
+        the pairwise losses ignore them). For `TrainingConfig.list_pairs = "shuffled"`."""
+        if len(self.responses) == 2:
+            return [self]
+        out = []
+        for better, worse, tie in self.induced_pairs():
+            if tie:
+                continue
+            contexts = self.response_contexts
+            out.append(
+                PreferenceExample(
+                    prompt=self.prompt,
+                    responses=(self.responses[better], self.responses[worse]),
+                    ranks=(1, 2),
+                    margin=self.margin,
+                    group_id=self.group_id,
+                    category=self.category,
+                    example_id=self.example_id,
+                    response_contexts=None if contexts is None else (contexts[better], contexts[worse]),
+                )
+            )
+        return out
+
 
 def as_messages(prompt: Sequence[Message] | str) -> tuple[Message, ...]:
     if isinstance(prompt, str):

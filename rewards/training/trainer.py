@@ -164,7 +164,15 @@ def train(
         style=config.input_style,
         token_types=config.token_types and reward_model.uses_token_types,
     )
-    train_data = encode_examples(train_examples, tokenizer, fmt)
+    # The fingerprint, epsilon and the run's counts stay those of the judgments; only what is batched changes.
+    fit_examples = (
+        [pair for example in train_examples for pair in example.untied_pairs()]
+        if config.list_pairs == "shuffled"
+        else train_examples
+    )
+    if not fit_examples:
+        raise ValueError("no untied pairs to train on (every training judgment is a tie)")
+    train_data = encode_examples(fit_examples, tokenizer, fmt)
     eval_data = encode_examples(eval_examples, tokenizer, fmt) if eval_examples else None
     timings["tokenize"] = time.perf_counter() - t
     epsilon, epsilon_source = _resolve_epsilon(config, train_examples)

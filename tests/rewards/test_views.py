@@ -99,6 +99,11 @@ def test_launch_form_creates_a_queued_run_and_refuses_bad_settings(world: dict, 
     assert "Ensure this value is greater than or equal to 1" in html
     other = client.post(reverse("rewards:run_new"), fields | {"base_model": "/nowhere"})
     assert other.status_code == 400 and "does not exist on this machine" in other.content.decode()
+    # Shuffled list pairs go with a pairwise loss; with Plackett-Luce the settings are refused with the reason.
+    shuffled = client.post(reverse("rewards:run_new"), fields | {"loss": "bradley_terry", "list_pairs": "shuffled"})
+    assert shuffled.status_code == 302 and TrainingRun.objects.latest("id").config["list_pairs"] == "shuffled"
+    refused = client.post(reverse("rewards:run_new"), fields | {"list_pairs": "shuffled"})
+    assert refused.status_code == 400 and "whole orderings" in refused.content.decode()
     # A researcher cannot train on a project they only see from outside.
     outsider = client_for(world, "outsider").post(reverse("rewards:run_new"), fields)
     assert outsider.status_code == 400 and "Select a valid choice" in outsider.content.decode()

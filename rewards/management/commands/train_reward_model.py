@@ -46,6 +46,12 @@ class Command(BaseCommand):
         parser.add_argument("--epsilon", type=float, default=None, help="noise-robust losses: flip rate / smoothing")
         parser.add_argument("--lora", action="store_true")
         parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+        parser.add_argument(
+            "--list-pairs",
+            default="together",
+            choices=["together", "shuffled"],
+            help="pairwise losses on lists: a list's pairs in one step, or each pair on its own at random",
+        )
         parser.add_argument("--queue", action="store_true", help="run on a gpu-queue worker instead of here")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -61,6 +67,7 @@ class Command(BaseCommand):
             "truncation_side": options["truncation_side"], "warmup_ratio": options["warmup_ratio"],
             "weight_decay": options["weight_decay"], "grad_accum": options["grad_accum"],
             "epsilon": options["epsilon"], "lora": options["lora"], "precision": options["precision"],
+            "list_pairs": options["list_pairs"],
         }  # fmt: skip
         try:
             run = training_run_create(

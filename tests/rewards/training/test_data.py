@@ -35,6 +35,25 @@ def test_induced_pairs_orders_better_first_and_marks_ties() -> None:
     assert example.induced_pairs() == [(1, 0, False), (0, 2, True), (1, 2, False)]
 
 
+def test_untied_pairs_make_one_example_per_untied_pair_and_keep_provenance() -> None:
+    contexts = ((), ({"role": "user", "content": "other"},), None)
+    example = PreferenceExample(
+        prompt=({"role": "user", "content": "q"},),
+        responses=("a", "b", "c"),
+        ranks=(2, 1, 2),
+        group_id="g",
+        category="k",
+        example_id="j1",
+        response_contexts=contexts,
+    )
+    pairs = example.untied_pairs()
+    assert [(p.responses, p.ranks) for p in pairs] == [(("b", "a"), (1, 2)), (("b", "c"), (1, 2))]  # a~c: a tie
+    assert all((p.prompt, p.group_id, p.category, p.example_id) == (example.prompt, "g", "k", "j1") for p in pairs)
+    assert pairs[0].response_contexts == (contexts[1], contexts[0])
+    plain_pair = PreferenceExample.pair("q", "yes", "no")
+    assert plain_pair.untied_pairs() == [plain_pair]
+
+
 def test_split_by_group_is_deterministic_order_free_and_keeps_groups_together() -> None:
     examples = [pair(f"p{i % 300}", chosen=f"c{i}") for i in range(900)]
     train, held_out = split_by_group(examples, 0.2, seed=3)
@@ -57,6 +76,10 @@ def test_config_round_trips_and_rejects_bad_values() -> None:
         TrainingConfig(base_model="/x", epsilon=0.5)
     with pytest.raises(ValueError, match="unknown"):
         TrainingConfig.from_dict({"base_model": "/x", "lr": 1})
+    with pytest.raises(ValueError, match="list_pairs"):
+        TrainingConfig(base_model="/x", list_pairs="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="whole orderings"):
+        TrainingConfig(base_model="/x", loss="plackett_luce", list_pairs="shuffled")
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,18 @@ def test_plackett_luce_on_lists_with_a_decoder_and_the_packed_path(tiny_llama: s
     assert meta.get("_attn_implementation") in (None, "sdpa")  # the packed kernel is not saved into the model
 
 
+def test_lists_as_shuffled_pairs_train_on_their_untied_pairs(tiny_bert: str) -> None:
+    train_set, held_out = split_by_group(keyword_examples(120, seed=3, list_size=3), 0.25, seed=0)
+    pairs = sum(len(e.untied_pairs()) for e in train_set)
+    assert pairs > len(train_set)
+    together = train(config_for(tiny_bert, epochs=1, batch_size=8), train_set, held_out)
+    shuffled = train(config_for(tiny_bert, epochs=1, batch_size=8, list_pairs="shuffled"), train_set, held_out)
+    # One step per 8 lists, or per 8 of their pairs; the run still reports the judgments it was given.
+    assert together.steps == -(-len(train_set) // 8) and shuffled.steps == -(-pairs // 8)
+    assert together.data_fingerprint == shuffled.data_fingerprint
+    assert shuffled.metrics is not None and shuffled.metrics.kendall_tau.value is not None  # evaluated as lists
+
+
 @pytest.mark.slow
 def test_lora_run_saves_a_merged_model(tiny_bert: str, keyword_split: tuple[list, list], out_dir: Path) -> None:
     from transformers import AutoModelForSequenceClassification
