@@ -86,13 +86,8 @@ def main(argv: list[str]) -> None:
         # run_ours builds the config of train_vs_trl's runs; only the settings under study change here.
         config = config.replace(token_types=args.token_types)
         if args.expand_pairs:
-            train_set = [
-                core.PreferenceExample(e.prompt, (e.responses[i], e.responses[j]), (1, 2), group_id=e.group_id)
-                for e in train_set
-                for i, j, tie in e.induced_pairs()
-                if not tie
-            ]
-            config = config.replace(loss="bradley_terry", batch_size=16)
+            # The product's option: every untied pair an example of its own, batched at random.
+            config = config.replace(loss="bradley_terry", batch_size=16, list_pairs="shuffled")
         elif args.sublists:
             train_set = [part for e in train_set for part in sublists(core, e, args.sublists)]
         return train(config, train_set, *a, **kw)

@@ -105,10 +105,10 @@ class PreferenceExample:
         return out
 
     def untied_pairs(self) -> list[PreferenceExample]:
-        """This judgment as one example per untied induced pair (a pair stays as it is; ties are left out, since
-        the pairwise losses ignore them). For `TrainingConfig.list_pairs = "shuffled"`."""
+        """This judgment as one example per untied induced pair (an untied pair stays as it is; ties are left out,
+        since the pairwise losses ignore them). For `TrainingConfig.list_pairs = "shuffled"`."""
         if len(self.responses) == 2:
-            return [self]
+            return [] if self.is_tie_only else [self]
         out = []
         for better, worse, tie in self.induced_pairs():
             if tie:

@@ -52,6 +52,7 @@ def test_untied_pairs_make_one_example_per_untied_pair_and_keep_provenance() -> 
     assert pairs[0].response_contexts == (contexts[1], contexts[0])
     plain_pair = PreferenceExample.pair("q", "yes", "no")
     assert plain_pair.untied_pairs() == [plain_pair]
+    assert PreferenceExample.pair("q", "yes", "no", tie=True).untied_pairs() == []
 
 
 def test_split_by_group_is_deterministic_order_free_and_keeps_groups_together() -> None:
