@@ -211,9 +211,6 @@ class ImportJob(BackgroundJob):
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
 
-    class Meta(BackgroundJob.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"import {self.pk} of {self.original_name} ({self.status})"
 
@@ -349,9 +346,6 @@ class ExportJob(BackgroundJob):
     rows_total = models.BigIntegerField(default=0)
     output_dir = models.CharField(max_length=1024, blank=True, help_text="Relative to the data directory.")
     files = models.JSONField(default=list, blank=True, help_text="Names of the files written in output_dir.")
-
-    class Meta(BackgroundJob.Meta):
-        pass
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project_id} as {self.format} ({self.status})"
