@@ -110,10 +110,10 @@ class PreferenceExample:
         if len(self.responses) == 2:
             return [] if self.is_tie_only else [self]
         out = []
+        contexts = self.response_contexts
         for better, worse, tie in self.induced_pairs():
             if tie:
                 continue
-            contexts = self.response_contexts
             out.append(
                 PreferenceExample(
                     prompt=self.prompt,
