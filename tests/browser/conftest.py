@@ -48,3 +48,11 @@ def page(browser, artifacts_dir: Path):
     )
     yield page
     context.close()
+
+
+def download(page, selector: str, dest: Path) -> Path:  # noqa: ANN001
+    """Click `selector`, which starts a download, and save the file at `dest`."""
+    with page.expect_download() as download_info:
+        page.click(selector)
+    download_info.value.save_as(dest)
+    return dest

@@ -13,6 +13,7 @@ import pytest
 from annotation.exports.split import TRAIN, split_of
 from annotation.models import ExportJob, Membership
 from annotation.services.imports import import_file
+from tests.browser.conftest import download
 from tests.browser.test_foundation_pages import login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.workers import start_worker, stop
@@ -62,10 +63,7 @@ def test_export_from_the_page_on_a_worker(page, live_server, settings, tmp_path:
         test_row = page.locator("#job-status tr:has-text('test.jsonl') td.num").first.inner_text()
         assert (int(train_row), int(test_row)) == (len(expected_train), 40 - len(expected_train))
         assert "40 of 40" in page.locator(".export-summary").inner_text()
-        with page.expect_download() as download_info:
-            page.click("#job-status a:has-text('train.jsonl')")
-        train = tmp_path / "train.jsonl"
-        download_info.value.save_as(train)
+        train = download(page, "#job-status a:has-text('train.jsonl')", tmp_path / "train.jsonl")
     finally:
         stop(worker)
     job = ExportJob.objects.get(project=project)

@@ -15,6 +15,7 @@ import pytest
 from annotation.models import Membership
 from annotation.services.imports import import_file
 from rewards.models import JobStatus, TrainingRun
+from tests.browser.conftest import download
 from tests.browser.test_foundation_pages import login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.rewards.conftest import keyword_pairs_file
@@ -70,10 +71,7 @@ def test_launch_watch_and_download_a_run(
         headline = page.locator(".stat-card:has-text('held-out accuracy')").inner_text()
         assert f"{run.metrics['accuracy']['value']:.3f}" in headline and "[" in headline
         assert page.locator("#live[hx-trigger]").count() == 0  # polling has stopped
-        with page.expect_download() as download_info:
-            page.click("text=Download model")
-        archive = tmp_path / "model.zip"
-        download_info.value.save_as(archive)
+        archive = download(page, "text=Download model", tmp_path / "model.zip")
     finally:
         stop(worker)
     with zipfile.ZipFile(archive) as zipped:
