@@ -2,7 +2,8 @@
 """The core alone on bench/train_vs_trl.py's listwise folds, with its settings changed one at a time.
 
     .venv/bin/python bench/listwise_variants.py [--batch-size 5] [--lr 1e-4] [--epochs 1] [--loss plackett_luce]
-                                                [--token-types] [--seed 0] [--expand-pairs] [--sublists M]
+                                                [--token-types] [--seed 0] [--train-seed N] [--expand-pairs]
+                                                [--sublists M] [--stages]
 
 Trains the workbench core once per fold (4 folds of the OpenAssistant groups that fit 384 tokens, split by
 conversation tree, exactly as train_vs_trl.py splits them) and prints the pooled held-out ranking accuracy and
@@ -51,6 +52,34 @@ def sublists(core: Any, example: Any, size: int) -> list[Any]:
     return out
 
 
+def stages(core: Any, example: Any) -> list[Any]:
+    """A group's Plackett-Luce stages as examples of their own: stage s is the choice of the s-th best (tied) group
+    among it and everything worse. The stage's chosen replies get rank 1, the rest rank 2, and the loss below counts
+    only rank-1 terms, so the stages' losses sum to the group's Plackett-Luce loss (Breslow ties)."""
+    distinct = sorted(set(example.ranks))
+    out = []
+    for level in distinct[:-1]:
+        keep = [i for i, r in enumerate(example.ranks) if r >= level]
+        out.append(
+            core.PreferenceExample(
+                example.prompt,
+                tuple(example.responses[i] for i in keep),
+                tuple(1 if example.ranks[i] == level else 2 for i in keep),
+                group_id=example.group_id,
+            )
+        )
+    return out
+
+
+def first_choice_loss(scores: Any, ranks: Any, mask: Any) -> Any:
+    """Plackett-Luce's first stage only: each rank-1 reply chosen from its whole list (a stage example)."""
+    import torch
+
+    log_denominator = torch.logsumexp(scores.masked_fill(~mask, float("-inf")), dim=-1, keepdim=True)
+    per_item = (log_denominator - scores).masked_fill(~(mask & (ranks == 1)), 0.0)
+    return per_item.sum(dim=-1).mean()
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=5, help="groups a batch")
@@ -72,6 +101,14 @@ def main(argv: list[str]) -> None:
         default=0,
         help="train Plackett-Luce on every M-reply subset of each longer group (its induced order), batched at random",
     )
+    parser.add_argument(
+        "--train-seed", type=int, default=None, help="the training seed alone (default: --seed); the folds stay"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="train Plackett-Luce with each group's stages as examples of their own, batched at random",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -88,6 +125,11 @@ def main(argv: list[str]) -> None:
         if args.expand_pairs:
             # The product's option: every untied pair an example of its own, batched at random.
             config = config.replace(loss="bradley_terry", batch_size=16, list_pairs="shuffled")
+        elif args.stages:
+            train_set = [part for e in train_set for part in stages(core, e)]
+            import rewards.training.losses as losses
+
+            losses.plackett_luce_loss = first_choice_loss
         elif args.sublists:
             train_set = [part for e in train_set for part in sublists(core, e, args.sublists)]
         return train(config, train_set, *a, **kw)
@@ -103,7 +145,7 @@ def main(argv: list[str]) -> None:
         "batch_size": 16,
         "list_batch_size": args.batch_size,
         "max_length": 384,
-        "seed": args.seed,
+        "seed": args.seed if args.train_seed is None else args.train_seed,
     }
     runs: dict[str, list[dict[str, Any]]] = {"ours": []}
     with tempfile.TemporaryDirectory() as tmp:
