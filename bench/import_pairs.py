@@ -10,8 +10,7 @@ WORKBENCH_DATA_DIR, or a throwaway PostgreSQL cluster from scripts/pg-throwaway)
 start to exit, Django start-up included) and its peak resident memory (the child's own ru_maxrss, read with
 os.wait4 when it exits). Afterwards it checks that the database holds one judgment per row.
 
-Results go to docs/benchmarks.md under "## Import: synthetic pairwise rows (bench/import_pairs.py)"; that section
-is replaced on every run and the rest of the file is kept.
+Results go to docs/benchmarks.md between the `bench:import_pairs` markers; the rest of the file is kept.
 """
 
 from __future__ import annotations
@@ -32,12 +31,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DOC, write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Import: synthetic pairwise rows (bench/import_pairs.py)"
-DOC_HEADER = (
-    "# Benchmarks\n\nMeasurements of the workbench's heavy paths. Each section names the script that produced it.\n"
-)
 GENERATOR_VERSION = 1
 SEED = 20240611
 MARGIN_SHARE = 0.03
@@ -270,19 +269,6 @@ def section(results: list[Result], versions: list[str], sizes: dict[int, int], a
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text() if DOC.exists() else DOC_HEADER
-    if HEADING in current:
-        before, rest = current.split(HEADING, 1)
-        following = rest.find("\n## ")
-        after = rest[following + 1 :] if following >= 0 else ""
-        current = before.rstrip("\n") + "\n\n" + text + ("\n" + after if after else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    DOC.write_text(current)
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
@@ -314,7 +300,10 @@ def main(argv: list[str]) -> None:
             finally:
                 db.close()
     if not args.no_doc:
-        write_doc(section(results, list(versions.values()), {r: p.stat().st_size for r, p in files.items()}, argv))
+        write_section(
+            "import_pairs",
+            section(results, list(versions.values()), {r: p.stat().st_size for r, p in files.items()}, argv),
+        )
         print(f"==> results written to {DOC.relative_to(ROOT)}")
 
 

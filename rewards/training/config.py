@@ -94,8 +94,8 @@ class TrainingConfig:
     token_types: bool = False
     # The pairwise losses on lists: "together" scores a list's replies once per step and takes all its pairs there;
     # "shuffled" makes every untied pair an example of its own, batched at random like any pair (TRL's layout of
-    # lists). Shuffled ranked held-out OpenAssistant replies ~2 points better per epoch (docs/benchmarks.md) at
-    # K - 1 encodings of each reply per epoch instead of one. Plackett-Luce always takes whole orderings.
+    # lists; on the OpenAssistant benchmark it matched TRL run for run, docs/benchmarks.md) at K - 1 encodings of each
+    # reply per epoch instead of one. Plackett-Luce always takes whole orderings.
     list_pairs: ListPairs = "together"
     eval_fraction: float = 0.1  # used by `split_by_group` when the caller asks the core to split
     bootstrap_samples: int = 1000
