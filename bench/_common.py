@@ -12,6 +12,16 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 
+# The tables one pairwise judgment fills, parents first (9 rows a pair: 1 + 2 + 1 + 2 + 1 + 2).
+PAIR_TABLES = (
+    "annotation_prompt",
+    "annotation_response",
+    "annotation_comparison",
+    "annotation_comparisonresponse",
+    "annotation_judgment",
+    "annotation_placement",
+)
+
 
 def machine() -> str:
     cpu = "unknown CPU"

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, pg_socket_url  # noqa: E402
+from _common import PAIR_TABLES, machine, pg_socket_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -135,16 +135,7 @@ def generate(conn, rows: int, slug: str = PROJECT) -> dict[str, float]:  # noqa:
         t0 = time.monotonic()
         cur.execute(sql, params)
         timings[table] = time.monotonic() - t0
-    for table in (
-        "annotation_project",
-        "annotation_judge",
-        "annotation_prompt",
-        "annotation_response",
-        "annotation_comparison",
-        "annotation_comparisonresponse",
-        "annotation_judgment",
-        "annotation_placement",
-    ):
+    for table in ("annotation_project", "annotation_judge", *PAIR_TABLES):
         cur.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(max(id), 1) FROM {table}))"
         )

@@ -28,17 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import import_pairs  # noqa: E402
+from _common import PAIR_TABLES as TABLES  # noqa: E402
 from _common import load_average, machine, pg_socket_url, write_section  # noqa: E402
-
-# The tables one pairwise row fills, parents first (9 rows a pair: 1 + 2 + 1 + 2 + 1 + 2).
-TABLES = (
-    "annotation_prompt",
-    "annotation_response",
-    "annotation_comparison",
-    "annotation_comparisonresponse",
-    "annotation_judgment",
-    "annotation_placement",
-)
 
 
 def copy_out(conn: Any) -> dict[str, bytes]:
