@@ -52,7 +52,7 @@ class TrainingRunForm(forms.Form):
         label="Lists, with a pairwise loss",
         choices=[("together", "a list's pairs in one step (faster)"), ("shuffled", "each pair on its own, shuffled")],
         initial="together",
-        help_text="TRL's recipe for lists: each reply is encoded K - 1 times an epoch, about half as fast.",
+        help_text="Shuffled is TRL's recipe for lists: each reply is encoded K - 1 times an epoch, about half as fast.",
     )
     precision = forms.ChoiceField(choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")])
     eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
