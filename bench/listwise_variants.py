@@ -57,8 +57,10 @@ def stages(core: Any, example: Any) -> list[Any]:
     among it and everything worse. The stage's chosen replies get rank 1, the rest rank 2, and the loss below counts
     only rank-1 terms, so the stages' losses sum to the group's Plackett-Luce loss (Breslow ties)."""
     distinct = sorted(set(example.ranks))
+    # The worst group has a term of its own only when tied (its replies "chosen" from themselves).
+    last_tied = example.ranks.count(distinct[-1]) > 1
     out = []
-    for level in distinct[:-1]:
+    for level in distinct if last_tied else distinct[:-1]:
         keep = [i for i, r in enumerate(example.ranks) if r >= level]
         out.append(
             core.PreferenceExample(
