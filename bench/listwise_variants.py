@@ -82,6 +82,18 @@ def first_choice_loss(scores: Any, ranks: Any, mask: Any) -> Any:
     return per_item.sum(dim=-1).mean()
 
 
+def both_directions_loss(scores: Any, ranks: Any, mask: Any) -> Any:
+    """Plackett-Luce read both ways, averaged: best first (the usual likelihood) and worst first (the reversed
+    ordering under negated scores). The usual reading spends most of a list's terms on its top; pairwise accuracy
+    counts every pair alike, and the reversed reading gives the bottom of the list the same weight."""
+    import rewards.training.losses as losses
+
+    worst = ranks.masked_fill(~mask, 0).amax(dim=-1, keepdim=True)
+    reversed_ranks = (worst + 1 - ranks).masked_fill(~mask, 0)
+    forward = losses.PLACKETT_LUCE_FORWARD(scores, ranks, mask)
+    return 0.5 * (forward + losses.PLACKETT_LUCE_FORWARD(-scores, reversed_ranks, mask))
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=5, help="groups a batch")
@@ -111,6 +123,11 @@ def main(argv: list[str]) -> None:
         action="store_true",
         help="train Plackett-Luce with each group's stages as examples of their own, batched at random",
     )
+    parser.add_argument(
+        "--both-directions",
+        action="store_true",
+        help="Plackett-Luce read best-first and worst-first, averaged, on whole groups",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -132,6 +149,12 @@ def main(argv: list[str]) -> None:
             import rewards.training.losses as losses
 
             losses.plackett_luce_loss = first_choice_loss
+        elif args.both_directions:
+            import rewards.training.losses as losses
+
+            if losses.plackett_luce_loss is not both_directions_loss:  # once a process: train runs once a fold
+                losses.PLACKETT_LUCE_FORWARD = losses.plackett_luce_loss
+                losses.plackett_luce_loss = both_directions_loss
         elif args.sublists:
             train_set = [part for e in train_set for part in sublists(core, e, args.sublists)]
         return train(config, train_set, *a, **kw)
