@@ -22,7 +22,7 @@ from rewards.services.runs import (
     training_run_restart,
     training_runs_reap,
 )
-from rewards.training import LOSS_NAMES, default_base_model_path
+from rewards.training import FIELD_CHOICES, default_base_model_path
 from workbench.exceptions import PermissionDenied
 
 TAGS = ["training"]
@@ -64,19 +64,21 @@ class RunCreateApi(APIView):
         )
         judge_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
         base_model = serializers.CharField(required=False, max_length=1024)
-        loss = serializers.ChoiceField(choices=LOSS_NAMES, default="bradley_terry")
+        loss = serializers.ChoiceField(choices=FIELD_CHOICES["loss"], default="bradley_terry")
         epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0)
         batch_size = serializers.IntegerField(min_value=1, max_value=4096, default=16)
         max_length = serializers.IntegerField(min_value=16, max_value=32768, default=256)
         learning_rate = serializers.FloatField(min_value=1e-8, max_value=1, default=5e-5)
-        truncation_side = serializers.ChoiceField(choices=["left", "right"], default="left")
+        truncation_side = serializers.ChoiceField(choices=FIELD_CHOICES["truncation_side"], default="left")
         warmup_ratio = serializers.FloatField(min_value=0, max_value=1, default=0)
         weight_decay = serializers.FloatField(min_value=0, max_value=1, default=0)
         grad_accum = serializers.IntegerField(min_value=1, max_value=1024, default=1)
         seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
         epsilon = serializers.FloatField(min_value=0, max_value=0.49, required=False, allow_null=True, default=None)
         lora = serializers.BooleanField(default=False)
-        precision = serializers.ChoiceField(choices=["auto", "fp32", "bf16"], default="auto")
+        precision = serializers.ChoiceField(choices=FIELD_CHOICES["precision"], default="auto")
+        # The pairwise losses on lists: "together" (a list's pairs in one step) or "shuffled" (TRL's recipe).
+        list_pairs = serializers.ChoiceField(choices=FIELD_CHOICES["list_pairs"], default="together")
         eval_fraction = serializers.FloatField(min_value=0, max_value=0.9, default=0.1)
         max_steps = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
 

@@ -67,7 +67,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import LOSS_NAMES, TrainingConfig, default_base_model_path
+from .config import FIELD_CHOICES, LOSS_NAMES, TrainingConfig, default_base_model_path
 from .data import PreferenceExample, split_by_group
 
 _LAZY = {
@@ -82,6 +82,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "FIELD_CHOICES",
     "LOSS_NAMES",
     "PreferenceExample",
     "TrainingConfig",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 LossName = Literal[
     "bradley_terry",
@@ -19,13 +19,7 @@ LossName = Literal[
     "label_smoothed_bradley_terry",
     "robust_bradley_terry",
 ]
-LOSS_NAMES: tuple[str, ...] = (
-    "bradley_terry",
-    "bradley_terry_margin",
-    "plackett_luce",
-    "label_smoothed_bradley_terry",
-    "robust_bradley_terry",
-)
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 # Losses whose epsilon means something; only these read `TrainingConfig.epsilon`.
 EPSILON_LOSSES: frozenset[str] = frozenset({"label_smoothed_bradley_terry", "robust_bradley_terry"})
 
@@ -109,8 +103,9 @@ class TrainingConfig:
 
     def _problems(self) -> list[str]:
         out: list[str] = []
-        if self.loss not in LOSS_NAMES:
-            out.append(f"loss must be one of {', '.join(LOSS_NAMES)}, not {self.loss!r}")
+        for name, allowed in FIELD_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                out.append(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         positive = {
             "learning_rate": self.learning_rate,
             "epochs": self.epochs,
@@ -125,11 +120,7 @@ class TrainingConfig:
         out += [f"{name} must be > 0" for name, value in positive.items() if not value > 0]
         if self.max_length < 8:
             out.append("max_length must be >= 8")
-        if self.truncation_side not in ("left", "right"):
-            out.append("truncation_side must be 'left' or 'right'")
-        if self.list_pairs not in ("together", "shuffled"):
-            out.append("list_pairs must be 'together' or 'shuffled'")
-        elif self.list_pairs == "shuffled" and self.loss == "plackett_luce":
+        if self.list_pairs == "shuffled" and self.loss == "plackett_luce":
             out.append("list_pairs='shuffled' is for the pairwise losses; plackett_luce trains on whole orderings")
         if not 0 <= self.warmup_ratio < 1:
             out.append("warmup_ratio must be in [0, 1)")
@@ -143,12 +134,6 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 0.5:
                 out.append(f"{name} must be in [0, 0.5)")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            out.append("precision must be 'auto', 'fp32' or 'bf16'")
-        if self.padding_free not in ("auto", "on", "off"):
-            out.append("padding_free must be 'auto', 'on' or 'off'")
-        if self.input_style not in ("auto", "pair", "chat"):
-            out.append("input_style must be 'auto', 'pair' or 'chat'")
         if not 0 <= self.eval_fraction < 1:
             out.append("eval_fraction must be in [0, 1)")
         if not 0 <= self.lora_dropout < 1:
@@ -178,3 +163,10 @@ class TrainingConfig:
 
     def replace(self, **changes: Any) -> TrainingConfig:
         return dataclasses.replace(self, **changes)
+
+
+# The allowed values of every field typed with a Literal, read from the annotations so that the checks above, the
+# command's `choices` and the API's choice fields cannot drift from the types.
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    name: get_args(hint) for name, hint in get_type_hints(TrainingConfig).items() if get_origin(hint) is Literal
+}

@@ -33,6 +33,11 @@ def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model: str) 
     assert bad.status_code == 400 and "does not exist" in bad.json()["error"]["message"]
     wrong = client.post("/api/v1/runs/create/", {"projects": ["api-rm"], "batch_size": 0}, format="json")
     assert wrong.status_code == 400 and "batch_size" in str(wrong.json()["error"]["details"])
+    unknown = client.post("/api/v1/runs/create/", {"projects": ["api-rm"], "list_pairs": "sometimes"}, format="json")
+    assert unknown.status_code == 400 and "list_pairs" in str(unknown.json()["error"]["details"])
+    clash = {"projects": ["api-rm"], "loss": "plackett_luce", "list_pairs": "shuffled"}
+    refused = client.post("/api/v1/runs/create/", clash, format="json")
+    assert refused.status_code == 400 and "whole orderings" in refused.json()["error"]["message"]
 
     body = {"projects": ["api-rm"], "base_model": tiny_model, "max_length": 64, "batch_size": 8, "epochs": 1,
             "learning_rate": 0.002, "loss": "plackett_luce", "eval_fraction": 0.25}  # fmt: skip

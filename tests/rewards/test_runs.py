@@ -137,3 +137,5 @@ def test_the_command_prints_run_id_and_artifact(tmp_path: Path, tiny_model: str)
     assert (artifact / "config.json").exists() and lines[2].startswith("held-out accuracy")
     with pytest.raises(CommandError, match="no such project"):
         call_command("train_reward_model", "--project", "nope", stdout=StringIO())
+    with pytest.raises(CommandError, match="invalid choice: 'fp16'"):  # choices come from TrainingConfig's types
+        call_command("train_reward_model", "--project", "cli", "--precision", "fp16", stdout=StringIO())

@@ -19,7 +19,7 @@ from annotation.models import Project
 from rewards.models import JobStatus
 from rewards.services.execution import training_run_execute
 from rewards.services.runs import config_from, training_run_create
-from rewards.training import LOSS_NAMES, default_base_model_path
+from rewards.training import FIELD_CHOICES, default_base_model_path
 from workbench.exceptions import ApplicationError
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
         parser.add_argument("--judge-kinds", default="human,imported", help="comma-separated judge kinds")
         parser.add_argument("--base-model", default=None, help="local model path (default: offline MiniLM-L6)")
-        parser.add_argument("--loss", default="bradley_terry", choices=LOSS_NAMES)
+        parser.add_argument("--loss", default="bradley_terry", choices=FIELD_CHOICES["loss"])
         parser.add_argument("--epochs", type=float, default=1.0)
         parser.add_argument("--max-length", type=int, default=256)
         parser.add_argument("--batch-size", type=int, default=16)
@@ -39,17 +39,17 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--eval-fraction", type=float, default=0.1)
         parser.add_argument("--max-steps", type=int, default=None)
-        parser.add_argument("--truncation-side", default="left", choices=["left", "right"])
+        parser.add_argument("--truncation-side", default="left", choices=FIELD_CHOICES["truncation_side"])
         parser.add_argument("--warmup-ratio", type=float, default=0.0)
         parser.add_argument("--weight-decay", type=float, default=0.0)
         parser.add_argument("--grad-accum", type=int, default=1)
         parser.add_argument("--epsilon", type=float, default=None, help="noise-robust losses: flip rate / smoothing")
         parser.add_argument("--lora", action="store_true")
-        parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+        parser.add_argument("--precision", default="auto", choices=FIELD_CHOICES["precision"])
         parser.add_argument(
             "--list-pairs",
             default="together",
-            choices=["together", "shuffled"],
+            choices=FIELD_CHOICES["list_pairs"],
             help="pairwise losses on lists: a list's pairs in one step, or each pair on its own at random",
         )
         parser.add_argument("--queue", action="store_true", help="run on a gpu-queue worker instead of here")
