@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/listwise_variants.py [--batch-size 5] [--lr 1e-4] [--epochs 1] [--loss plackett_luce]
                                                 [--token-types] [--seed 0] [--train-seed N] [--expand-pairs]
-                                                [--sublists M] [--stages]
+                                                [--sublists M] [--stages] [--both-directions]
 
 Trains the workbench core once per fold (4 folds of the OpenAssistant groups that fit 384 tokens, split by
 conversation tree, exactly as train_vs_trl.py splits them) and prints the pooled held-out ranking accuracy and
