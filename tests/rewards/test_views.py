@@ -107,3 +107,13 @@ def test_launch_form_creates_a_queued_run_and_refuses_bad_settings(world: dict, 
     # A researcher cannot train on a project they only see from outside.
     outsider = client_for(world, "outsider").post(reverse("rewards:run_new"), fields)
     assert outsider.status_code == 400 and "Select a valid choice" in outsider.content.decode()
+
+
+def test_the_launch_form_offers_exactly_the_configs_choices() -> None:
+    # The form's choices carry labels of their own; their values must still be the config's, no more and no fewer.
+    from rewards.forms import TrainingRunForm
+    from rewards.training import FIELD_CHOICES
+
+    fields = TrainingRunForm().fields
+    for name in ("loss", "truncation_side", "precision", "list_pairs"):
+        assert tuple(value for value, _label in fields[name].choices) == FIELD_CHOICES[name], name
