@@ -32,11 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PAIR_TABLES, machine, pg_socket_url  # noqa: E402
+from _common import DOC, PAIR_TABLES, ROOT, machine, pg_socket_url, write_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench:export -->", "<!-- /bench:export -->"
 PROJECT = "bench"
 
 
@@ -304,7 +301,6 @@ def section(results: list[Result], rows: int, version: str, argv: list[str], gen
     date = datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
     generated = f" in {generation['total']:.0f}s" if generation else ""
     lines = [
-        START,
         "## Export: 1M pairwise judgments to TRL rows (`bench/export.py`)",
         "",
         "| file | rows | seconds | rows/s | export_data s | peak RSS MB | file MB | load avg before/after "
@@ -385,7 +381,6 @@ def section(results: list[Result], rows: int, version: str, argv: list[str], gen
         "general path: binary "
         "`COPY TO STDOUT` (~3.5 us of Python a row); escaping JSON "
         "in PostgreSQL (`to_json`: doubles the server's share, and writes UTF-8 where the files escape non-ASCII).",
-        END,
     ]
     return "\n".join(lines)
 
@@ -402,17 +397,6 @@ def _verdict(results: list[Result]) -> str:
         else ""
     )
     return f"{throughput}, {memory}{note}."
-
-
-def write_doc(text: str) -> None:
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in current and END in current:
-        before, rest = current.split(START, 1)
-        after = rest.split(END, 1)[1]
-        current = before + text + after
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(current)
 
 
 def main(argv: list[str]) -> None:
@@ -451,7 +435,7 @@ def main(argv: list[str]) -> None:
         server_pid = postmaster_pid(url)
         results = [measure(env, scratch, ft.strip(), server_pid) for ft in args.formats.split(",") if ft.strip()]
         if not args.no_doc:
-            write_doc(section(results, args.rows, server_version(url), argv, generation))
+            write_section("export", section(results, args.rows, server_version(url), argv, generation))
             print(f"==> results written to {DOC.relative_to(ROOT)}")
     finally:
         if pg_dir and not args.keep:

@@ -33,9 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DOC, write_section  # noqa: E402
+from _common import DOC, ROOT, write_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Import: synthetic pairwise rows (bench/import_pairs.py)"
 GENERATOR_VERSION = 1
 SEED = 20240611

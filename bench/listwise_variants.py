@@ -14,6 +14,7 @@ may run beside other work, and it writes nothing. The accuracy analysis in docs/
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -82,16 +83,13 @@ def first_choice_loss(scores: Any, ranks: Any, mask: Any) -> Any:
     return per_item.sum(dim=-1).mean()
 
 
-def both_directions_loss(scores: Any, ranks: Any, mask: Any) -> Any:
+def both_directions_loss(plackett_luce: Any, scores: Any, ranks: Any, mask: Any) -> Any:
     """Plackett-Luce read both ways, averaged: best first (the usual likelihood) and worst first (the reversed
     ordering under negated scores). The usual reading spends most of a list's terms on its top; pairwise accuracy
     counts every pair alike, and the reversed reading gives the bottom of the list the same weight."""
-    import rewards.training.losses as losses
-
     worst = ranks.masked_fill(~mask, 0).amax(dim=-1, keepdim=True)
     reversed_ranks = (worst + 1 - ranks).masked_fill(~mask, 0)
-    forward = losses.PLACKETT_LUCE_FORWARD(scores, ranks, mask)
-    return 0.5 * (forward + losses.PLACKETT_LUCE_FORWARD(-scores, reversed_ranks, mask))
+    return 0.5 * (plackett_luce(scores, ranks, mask) + plackett_luce(-scores, reversed_ranks, mask))
 
 
 def main(argv: list[str]) -> None:
@@ -134,8 +132,11 @@ def main(argv: list[str]) -> None:
     from transformers import AutoTokenizer
 
     import rewards.training as core
+    import rewards.training.losses as losses
 
     torch.set_num_threads(1)
+    # The product's loss, kept before a variant replaces it in the module the trainer reads it from.
+    plackett_luce = losses.plackett_luce_loss
     train = core.train
 
     def with_variant(config: Any, train_set: Any, *a: Any, **kw: Any) -> Any:
@@ -146,15 +147,9 @@ def main(argv: list[str]) -> None:
             config = config.replace(loss="bradley_terry", batch_size=16, list_pairs="shuffled")
         elif args.stages:
             train_set = [part for e in train_set for part in stages(core, e)]
-            import rewards.training.losses as losses
-
             losses.plackett_luce_loss = first_choice_loss
         elif args.both_directions:
-            import rewards.training.losses as losses
-
-            if losses.plackett_luce_loss is not both_directions_loss:  # once a process: train runs once a fold
-                losses.PLACKETT_LUCE_FORWARD = losses.plackett_luce_loss
-                losses.plackett_luce_loss = both_directions_loss
+            losses.plackett_luce_loss = functools.partial(both_directions_loss, plackett_luce)
         elif args.sublists:
             train_set = [part for e in train_set for part in sublists(core, e, args.sublists)]
         return train(config, train_set, *a, **kw)

@@ -52,9 +52,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DOC, ROOT, write_section  # noqa: E402
+
 DATA = (ROOT.parent / "shared" / "data").resolve()
-DOC = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT))
 
 HH_FILE = DATA / "hh_rlhf_harmless_test" / "harmless-base_test.jsonl.gz"
@@ -650,19 +651,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_doc(section: str, marker: str) -> None:
-    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{start}\n{section}{end}"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        _, after = rest.split(end, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def build_gpu_model(directory: Path, tokenizer_path: str) -> str:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaModel
@@ -781,7 +769,7 @@ def main() -> None:
     print()
     print(section)
     if not args.no_doc:
-        write_doc(section, "bench:train_vs_trl:gpu" if args.gpu else "bench:train_vs_trl")
+        write_section("train_vs_trl:gpu" if args.gpu else "train_vs_trl", section)
         print(f"written to {DOC.relative_to(ROOT)}")
 
 
