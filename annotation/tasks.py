@@ -1,4 +1,4 @@
-"""Celery tasks: thin, take ids, import their service inside the body."""
+"""Celery tasks: thin, take ids, import their service inside the body (the database row is the source of truth)."""
 
 from celery import shared_task
 
@@ -10,5 +10,8 @@ def import_job_run_task(job_id: int) -> None:
     import_job_run(job_id=job_id)
 
 
-# The export task lives beside its service; imported here so workers register it.
-from annotation.export_tasks import export_job_run_task  # noqa: E402, F401
+@shared_task(name="annotation.export_job_run", acks_late=True)
+def export_job_run_task(job_id: int) -> None:
+    from annotation.services.exports import export_run
+
+    export_run(job_id=job_id)

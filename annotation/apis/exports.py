@@ -24,10 +24,9 @@ from annotation.exports.options import (
     PAIR_MODES,
     TIE_MODES,
 )
-from annotation.exports.selectors import CONTENT_TYPES, export_job_file, export_job_files, export_job_get
 from annotation.models import ExportJob
 from annotation.selectors import project_get
-from annotation.selectors.data import export_job_history
+from annotation.selectors.jobs import CONTENT_TYPES, export_job_file, export_job_files, export_job_get, export_job_list
 from annotation.services.exports import export_create, export_job_is_stalled, export_retry
 from workbench.api import AnyAcceptNegotiation
 from workbench.exceptions import Conflict
@@ -119,7 +118,7 @@ class ExportListApi(generics.ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return ExportJob.objects.none()
-        return export_job_history(project=project_get(user=self.request.user, slug=self.kwargs["slug"]))
+        return export_job_list(project=project_get(user=self.request.user, slug=self.kwargs["slug"]))
 
     @extend_schema(tags=TAGS, operation_id="exports_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -17,7 +17,7 @@ from annotation.apis.serializers import ImportJobSerializer
 from annotation.importers.formats import FORMATS
 from annotation.models import ImportJob
 from annotation.selectors import import_job_get, project_get
-from annotation.selectors.data import import_job_history
+from annotation.selectors.jobs import import_job_list
 from annotation.services.import_jobs import import_job_create, import_job_retry
 
 TAGS = ["imports"]
@@ -31,7 +31,7 @@ class ImportListApi(generics.ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return ImportJob.objects.none()
-        return import_job_history(project=project_get(user=self.request.user, slug=self.kwargs["slug"]))
+        return import_job_list(project=project_get(user=self.request.user, slug=self.kwargs["slug"]))
 
     @extend_schema(tags=TAGS, operation_id="imports_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection
 
+from annotation.analysis.split import TEST, TRAIN, split_of
 from annotation.exports import source
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
@@ -49,7 +50,6 @@ from annotation.exports.pair_source import (
     PairQuery,
     merge_plan,
 )
-from annotation.exports.split import TEST, TRAIN, split_of
 from annotation.exports.tally import Tally
 
 Progress = Callable[[int, int, int], None]

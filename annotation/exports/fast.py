@@ -21,6 +21,8 @@ from typing import Any
 
 from django.db import connection
 
+from annotation.analysis.agreement import Agreement
+from annotation.analysis.split import TRAIN, split_of
 from annotation.exports import arrow_pairs
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
@@ -40,8 +42,7 @@ from annotation.exports.pair_source import (
     PairQuery,
     open_pairs,
 )
-from annotation.exports.split import TRAIN, split_of
-from annotation.exports.tally import Agreement, Tally
+from annotation.exports.tally import Tally
 from annotation.models import Project
 
 Progress = Callable[[int, int, int], None]

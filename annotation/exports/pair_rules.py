@@ -3,8 +3,7 @@ the signal to fall back to the general path, and the agreement of one prompt's j
 
 from __future__ import annotations
 
-from annotation.exports.pairs import comparison_agreement
-from annotation.exports.tally import Agreement
+from annotation.analysis.agreement import Agreement, comparison_agreement
 
 Members = list[tuple[int, int, int, bool]]  # (comparison id, better id, worse id, tie) of one prompt's judgments
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from annotation.exports.consensus import consensus_verdicts, count_votes
+from annotation.analysis.consensus import consensus_verdicts, count_votes
+from annotation.analysis.pairs import induced_pairs, pair_margin
 from annotation.exports.options import ExportSpec
-from annotation.exports.pairs import induced_pairs, pair_margin
 from annotation.exports.schema import MESSAGES, Column
 from annotation.exports.source import PromptGroup, Response, iso_timestamp
 

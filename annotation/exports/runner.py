@@ -26,16 +26,16 @@ import pyarrow as pa
 from django.db import connection
 from django.utils import timezone
 
+from annotation.analysis.agreement import Agreement, comparison_agreement
+from annotation.analysis.split import TRAIN, split_of
 from annotation.exports import fast
 from annotation.exports.card import render_card
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
-from annotation.exports.pairs import comparison_agreement
 from annotation.exports.rows import Builder, builder_for
 from annotation.exports.schema import Column
 from annotation.exports.source import PromptGroup, Query, count_judgments, iter_prompt_groups
-from annotation.exports.split import TRAIN, split_of
-from annotation.exports.tally import Agreement, Tally
+from annotation.exports.tally import Tally
 from annotation.models import Judge, Judgment, Project
 from workbench.exceptions import ApplicationError
 

@@ -6,28 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-
-class Agreement:
-    def __init__(self) -> None:
-        self.comparisons = 0
-        self.total = 0.0
-        self.unanimous = 0
-
-    def add(self, value: float) -> None:
-        self.comparisons += 1
-        self.total += value
-        self.unanimous += value >= 1.0 - 1e-12
-
-    def as_dict(self) -> dict[str, Any]:
-        n = self.comparisons
-        return {
-            "comparisons": n,
-            "mean": self.total / n if n else None,
-            "unanimous": self.unanimous,
-            "unanimous_share": self.unanimous / n if n else None,
-        }
+from annotation.analysis.agreement import Agreement
 
 
 @dataclass

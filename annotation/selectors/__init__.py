@@ -12,12 +12,14 @@ from annotation.selectors.annotate import (
     project_progress_by_annotator,
     project_progress_by_comparison,
 )
-from annotation.selectors.projects import (
+from annotation.selectors.jobs import (
     PROGRESS_KEY,
-    User,
     import_job_get,
     import_job_list,
     import_job_live_progress,
+)
+from annotation.selectors.projects import (
+    User,
     project_counts,
     project_get,
     project_list_for_user,

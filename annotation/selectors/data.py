@@ -9,8 +9,6 @@ from django.db.models import Count, Prefetch, QuerySet
 from annotation.models import (
     Comparison,
     ComparisonResponse,
-    ExportJob,
-    ImportJob,
     Judge,
     Judgment,
     Placement,
@@ -62,12 +60,3 @@ def judgment_list(*, project: Project) -> QuerySet[Judgment]:
         .prefetch_related(Prefetch("placements", queryset=Placement.objects.order_by("rank", "response_id")))
         .order_by("id")
     )
-
-
-def import_job_history(*, project: Project) -> QuerySet[ImportJob]:
-    """All of a project's imports, newest first (the import page shows the latest 20)."""
-    return ImportJob.objects.filter(project=project).select_related("project").order_by("-created_at", "-id")
-
-
-def export_job_history(*, project: Project) -> QuerySet[ExportJob]:
-    return ExportJob.objects.filter(project=project).select_related("project").order_by("-created_at", "-id")

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 
-from annotation.models import Comparison, ImportJob, Judge, Judgment, Membership, Placement, Project, Prompt, Response
+from annotation.models import Comparison, Judge, Judgment, Membership, Placement, Project, Prompt, Response
 from workbench.exceptions import NotFound, PermissionDenied
 
 User = AbstractBaseUser | AnonymousUser
@@ -200,26 +199,6 @@ def project_sample(*, project: Project, page: int, per_page: int = 6) -> tuple[l
             PromptSample(prompt=prompt, responses=[(label_of[r.pk], r) for r in responses], comparisons=comparisons)
         )
     return samples, has_more
-
-
-def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
-    return ImportJob.objects.filter(project=project).order_by("-created_at")[:20]
-
-
-def import_job_get(*, user: User, job_id: int) -> ImportJob:
-    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
-    if job is None:
-        raise NotFound("No such import.")
-    project_get(user=user, slug=job.project.slug)
-    return job
-
-
-PROGRESS_KEY = "import-job-progress:{}"
-
-
-def import_job_live_progress(*, job: ImportJob) -> dict[str, Any] | None:
-    """Progress written by the running import (to the cache, since its transaction hides row updates)."""
-    return cache.get(PROGRESS_KEY.format(job.pk))
 
 
 def can_create_projects(*, user: User) -> bool:

@@ -80,7 +80,7 @@ def export_create(
 
 
 def _enqueue(job_id: int) -> None:
-    from annotation.export_tasks import export_job_run_task
+    from annotation.tasks import export_job_run_task
 
     export_job_run_task.delay(job_id)
 

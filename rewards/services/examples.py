@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch
 
+from annotation.analysis.pairs import stated_margin
 from annotation.models import Judgment, Placement, Project
 from rewards.training import PreferenceExample
 
@@ -29,16 +30,6 @@ class ExampleSource:
         if self.judge_names:
             query = query.filter(judge__name__in=self.judge_names)
         return query
-
-
-def margin_of(judgment: Judgment) -> float | None:
-    """The numeric margin for a margin loss: an imported margin as given; an annotator's strength index s (0 =
-    weakest) as s + 1, so every stated preference has a positive margin that grows with its strength."""
-    if judgment.margin is not None:
-        return float(judgment.margin)
-    if judgment.strength is not None and judgment.strength >= 0:
-        return float(judgment.strength + 1)
-    return None
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -71,10 +62,10 @@ def example_of(judgment: Judgment) -> tuple[PreferenceExample, list[int]]:
         prompt=tuple(prompt.messages),
         responses=tuple(p.response.text for p in placed),
         ranks=tuple(p.rank for p in placed),
-        margin=margin_of(judgment),
-        # The prompt's external id, not its row id: the held-out split (a hash of it) is then the same in every
-        # database and after a re-import, matches the export's split, and keeps one prompt imported into two
-        # projects on one side.
+        margin=stated_margin(judgment.margin, judgment.strength),
+        # The prompt's external id, not its row id: the held-out split (analysis.split, the export's too) is then
+        # the same in every database and after a re-import, and keeps one prompt imported into two projects on one
+        # side.
         group_id=prompt.external_id,
         category=prompt.category,
         example_id=str(judgment.pk),

@@ -19,15 +19,16 @@ prompt and the start of an over-long response; "right" drops the ends). Every cu
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from annotation.analysis.agreement import Preferences, flip_rate_from_agreement, untied_agreement
+from annotation.analysis.pairs import rank_pairs
+from annotation.analysis.split import in_test
 
 Message = Mapping[str, str]  # {"role": "user" | "assistant" | "system", "content": str}
 
@@ -97,12 +98,8 @@ class PreferenceExample:
         return self.prompt
 
     def induced_pairs(self) -> list[tuple[int, int, bool]]:
-        """(better, worse, tie) for every pair of responses; for a tie the order is the listed order."""
-        out = []
-        for i, j in itertools.combinations(range(len(self.responses)), 2):
-            ri, rj = self.ranks[i], self.ranks[j]
-            out.append((i, j, True) if ri == rj else ((i, j, False) if ri < rj else (j, i, False)))
-        return out
+        """(better, worse, tie) as response positions for every pair; for a tie the order is the listed order."""
+        return rank_pairs(self.ranks)
 
     def untied_pairs(self) -> list[PreferenceExample]:
         """This judgment as one example per untied induced pair (an untied pair stays as it is; ties are left out,
@@ -146,7 +143,8 @@ def render_prompt(messages: Sequence[Message]) -> str:
 def split_by_group(
     examples: Sequence[PreferenceExample], eval_fraction: float, seed: int
 ) -> tuple[list[PreferenceExample], list[PreferenceExample]]:
-    """Held-out split by prompt: a group goes to eval iff hash(seed, group_id) < eval_fraction.
+    """Held-out split by prompt, the analysis package's one split: a group is held out exactly when an export with
+    the same seed and test fraction puts its prompt in `test`.
 
     Deterministic and independent of order and of the other examples, so adding judgments never moves an
     existing prompt across the split. All judgments of a prompt land on the same side (no leakage).
@@ -154,24 +152,11 @@ def split_by_group(
     train: list[PreferenceExample] = []
     held_out: list[PreferenceExample] = []
     for example in examples:
-        (held_out if group_in_eval(example.group_id, eval_fraction, seed) else train).append(example)
+        (held_out if in_test(example.group_id, seed=seed, test_fraction=eval_fraction) else train).append(example)
     return train, held_out
 
 
-def group_in_eval(group_id: str, eval_fraction: float, seed: int) -> bool:
-    digest = hashlib.sha256(f"{seed}\0{group_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
-
-
 # ------------------------------------------------------------------------------------------ flip rate
-
-
-def flip_rate_from_agreement(agreement: float) -> float:
-    """Flip rate e of a symmetric label-noise model with two independent judges agreeing with probability a.
-
-    a = (1 - e)^2 + e^2  =>  e = (1 - sqrt(2a - 1)) / 2, clipped to [0, 0.49] (a <= 0.5 says labels are noise).
-    """
-    return min(0.49, max(0.0, (1.0 - math.sqrt(max(0.0, 2.0 * agreement - 1.0))) / 2.0))
 
 
 def estimate_flip_rate(examples: Iterable[PreferenceExample]) -> tuple[float, int] | None:
@@ -180,9 +165,9 @@ def estimate_flip_rate(examples: Iterable[PreferenceExample]) -> tuple[float, in
     Two judgments of the same comparison (same group and response set) are compared on every response pair
     that neither calls a tie.
     """
-    by_comparison: dict[tuple[str, tuple[str, ...]], list[dict[tuple[str, str], int]]] = {}
+    by_comparison: dict[tuple[str, tuple[str, ...]], list[Preferences]] = {}
     for example in examples:
-        prefs: dict[tuple[str, str], int] = {}
+        prefs: Preferences = {}
         for better, worse, tie in example.induced_pairs():
             if tie:
                 continue
@@ -190,12 +175,7 @@ def estimate_flip_rate(examples: Iterable[PreferenceExample]) -> tuple[float, in
             prefs[(a, b) if a < b else (b, a)] = 1 if a < b else -1
         key = (example.group_id, tuple(sorted(example.responses)))
         by_comparison.setdefault(key, []).append(prefs)
-    agree = total = 0
-    for judgments in by_comparison.values():
-        for first, second in itertools.combinations(judgments, 2):
-            for pair in first.keys() & second.keys():
-                total += 1
-                agree += first[pair] == second[pair]
+    agree, total = untied_agreement(by_comparison.values())
     if total == 0:
         return None
     return flip_rate_from_agreement(agree / total), total

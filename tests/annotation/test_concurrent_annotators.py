@@ -78,7 +78,7 @@ def test_twenty_annotators_fill_overlap_three_exactly(transactional_db, tmp_path
                 [
                     sys.executable,
                     "-m",
-                    "workbench.annotator_client",
+                    "tests.annotator_client",
                     f"http://127.0.0.1:{port}",
                     "race",
                     user.username,

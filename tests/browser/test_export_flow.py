@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from annotation.exports.split import TRAIN, split_of
+from annotation.analysis.split import TRAIN, split_of
 from annotation.models import ExportJob, Membership
 from annotation.services.imports import import_file
 from tests.browser.conftest import download

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from annotation.exports.selectors import export_job_file, export_job_files, export_job_get
 from annotation.models import ExportJob, Membership, Project
+from annotation.selectors.jobs import export_job_file, export_job_files, export_job_get
 from annotation.services import exports as export_services
 from annotation.services.exports import export_create, export_dir, export_job_is_stalled, export_retry, export_run
 from tests.annotation.exports.conftest import import_data
@@ -84,9 +84,9 @@ def test_large_export_goes_to_the_worker_once(
 ) -> None:  # noqa: ANN001
     settings.WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS = 10
     sent: list[int] = []
-    from annotation import export_tasks
+    from annotation import tasks
 
-    monkeypatch.setattr(export_tasks.export_job_run_task, "delay", sent.append)
+    monkeypatch.setattr(tasks.export_job_run_task, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         job = export_create(project=project, user=None, format="raw", file_type="jsonl")
     assert sent == [job.pk]

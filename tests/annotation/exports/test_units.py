@@ -13,14 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.optimize import minimize
 
+from annotation.analysis.agreement import comparison_agreement
+from annotation.analysis.consensus import bradley_terry, consensus_verdicts, count_votes, majority
+from annotation.analysis.pairs import induced_pairs, judgment_margin, pair_margin
+from annotation.analysis.split import split_of
 from annotation.exports.card import detect_licence
-from annotation.exports.consensus import bradley_terry, consensus_verdicts, count_votes, majority
 from annotation.exports.options import export_spec_validate, file_type_for
-from annotation.exports.pairs import comparison_agreement, induced_pairs, judgment_margin, pair_margin
 from annotation.exports.rows import continuation_as_text, prompt_as_text, shared_prompt, transcript_prompt
 from annotation.exports.schema import MESSAGES, Column
 from annotation.exports.source import Response
-from annotation.exports.split import split_of
 from annotation.exports.writers import open_writer
 from workbench.exceptions import ApplicationError
 

@@ -8,15 +8,16 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation.exports.selectors import (
+from annotation.forms import ExportForm
+from annotation.selectors import project_get
+from annotation.selectors.jobs import (
+    RECENT,
     export_job_file,
     export_job_files,
     export_job_get,
     export_job_list,
     export_job_summary,
 )
-from annotation.forms import ExportForm
-from annotation.selectors import project_get
 from annotation.services.exports import export_create, export_job_is_stalled, export_retry
 from workbench.exceptions import ApplicationError
 from workbench.http import render_page_or_fragment
@@ -37,7 +38,7 @@ def export_new(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, f"{error.extra.get('field', '')}: {error.message}".lstrip(": "))
         else:
             return redirect("annotation:export_job", job_id=job.pk)
-    context = {"project": project, "form": form, "jobs": export_job_list(project=project)}
+    context = {"project": project, "form": form, "jobs": export_job_list(project=project)[:RECENT]}
     return render(request, "annotation/export_new.html", context, status=400 if form.errors else 200)
 
 

@@ -1,12 +1,12 @@
-"""Pairs induced by orderings, their margins, and agreement between judges. No Django: plain tuples in and out.
+"""Pairs induced by orderings and their margins: the one definition that exports, training, agreement and the judge
+statistics use. No Django: plain tuples in and out.
 
-An ordering is a list of placements `(response_id, rank, score)`, rank 1 = best, equal ranks = tie, sorted by
-(rank, response_id). A pair is `(better, worse, tie)`; for a tie, `better` is simply the one listed first.
+An ordering is a list of placements `(response_id, rank, score)`, rank 1 = best, equal ranks = tie. A pair is
+`(better, worse, tie)`; for a tie, `better` is simply the one listed first.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from itertools import combinations
 
@@ -51,14 +51,31 @@ def induced_pairs(placements: Sequence[Placement], mode: str = "all") -> list[Pa
     raise ValueError(f"unknown pair mode {mode!r}")
 
 
-def judgment_margin(margin: float | None, strength: int | None) -> float:
-    """TRL's `margin` from a judgment: its numeric margin if it has one, else its strength (an index into the
-    project's scale, weakest = 0) plus one, else 0 (no margin: the plain Bradley-Terry loss)."""
+def rank_pairs(ranks: Sequence[int]) -> list[Pair]:
+    """The pairs of one ordering given as ranks by position (`ranks[i]` is response i's rank): (better, worse, tie) as
+    positions, for every two positions i < j in listed order; a tie keeps the listed order."""
+    out: list[Pair] = []
+    for i, j in combinations(range(len(ranks)), 2):
+        rank_i, rank_j = ranks[i], ranks[j]
+        out.append((i, j, True) if rank_i == rank_j else ((i, j, False) if rank_i < rank_j else (j, i, False)))
+    return out
+
+
+def stated_margin(margin: float | None, strength: int | None) -> float | None:
+    """The margin a judgment states: its numeric margin if it has one, else its strength (an index into the
+    project's scale, weakest = 0) plus one, so every stated preference has a positive margin that grows with its
+    strength; None when it states neither."""
     if margin is not None:
         return float(margin)
-    if strength is not None:
+    if strength is not None and strength >= 0:
         return float(strength + 1)
-    return 0.0
+    return None
+
+
+def judgment_margin(margin: float | None, strength: int | None) -> float:
+    """TRL's `margin` column: the stated margin, or 0 when none (the plain Bradley-Terry loss)."""
+    stated = stated_margin(margin, strength)
+    return 0.0 if stated is None else stated
 
 
 def pair_margin(
@@ -78,25 +95,3 @@ def pair_margin(
         high, low = scores.get(better), scores.get(worse)
         return float(high - low) if high is not None and low is not None else 0.0
     return judgment_margin(margin, strength)
-
-
-def outcome(ranks: dict[int, int], a: int, b: int) -> int:
-    """+1 when a is ranked above b, -1 below, 0 tied (a < b by id, so a pair has one spelling)."""
-    rank_a, rank_b = ranks[a], ranks[b]
-    return 0 if rank_a == rank_b else (1 if rank_a < rank_b else -1)
-
-
-def comparison_agreement(orderings: Sequence[dict[int, int]]) -> float | None:
-    """How much the judges of one comparison agree: for each pair of its responses, the share of judgments that
-    give the most common outcome (a above b, b above a, or a tie), averaged over the pairs. 1.0 is unanimous; a 2-1
-    split on a pair is 0.667. None with fewer than two judgments (agreement needs two judges)."""
-    if len(orderings) < 2:
-        return None
-    responses = sorted(set(orderings[0]).intersection(*orderings[1:]))
-    if len(responses) < 2:
-        return None
-    shares = []
-    for a, b in combinations(responses, 2):
-        counts = Counter(outcome(ranks, a, b) for ranks in orderings)
-        shares.append(max(counts.values()) / len(orderings))
-    return sum(shares) / len(shares)

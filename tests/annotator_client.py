@@ -2,7 +2,7 @@
 the next item, submit (or now and then skip) with JSON answers. Standard library only, no Django, so the
 concurrency test and bench/annotate can run many of them as separate processes.
 
-    python -m workbench.annotator_client BASE_URL PROJECT_SLUG USERNAME PASSWORD OUT.json [--skip-rate 0.05]
+    python -m tests.annotator_client BASE_URL PROJECT_SLUG USERNAME PASSWORD OUT.json [--skip-rate 0.05]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTML views: thin. Fetch with permission (selectors), call one service, render the page or its htmx fragment."""
+"""The import pages: upload a file, follow a job, retry a stalled one."""
 
 from __future__ import annotations
 
@@ -10,47 +10,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.forms import ImportUploadForm
 from annotation.selectors import (
-    annotator_projects,
     import_job_get,
     import_job_list,
     import_job_live_progress,
-    project_counts,
     project_get,
-    project_sample,
 )
-from annotation.selectors.projects import can_create_projects
+from annotation.selectors.jobs import RECENT
 from annotation.services.import_jobs import import_job_create, import_job_is_stalled, import_job_retry
 from workbench.exceptions import ApplicationError
 from workbench.http import render_page_or_fragment
-
-
-@require_GET
-@login_required
-def project_list(request: HttpRequest) -> HttpResponse:
-    """Everyone's home: their projects, their role and their own progress in each."""
-    rows = annotator_projects(user=request.user)
-    context = {"rows": rows, "can_create": can_create_projects(user=request.user)}
-    return render(request, "annotation/project_list.html", context)
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
-
-
-@require_GET
-@login_required
-def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get(user=request.user, slug=slug)
-    page = _page_number(request)
-    samples, has_more = project_sample(project=project, page=page)
-    context = {"project": project, "samples": samples, "page": page, "has_more": has_more}
-    if request.htmx:  # type: ignore[attr-defined]
-        return render(request, "annotation/project_overview.html#sample", context)
-    context.update(counts=project_counts(project=project), jobs=import_job_list(project=project))
-    return render(request, "annotation/project_overview.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -74,7 +42,7 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             return redirect("annotation:import_job", job_id=job.pk)
     status = 400 if form.errors else 200
-    context = {"project": project, "form": form, "jobs": import_job_list(project=project)}
+    context = {"project": project, "form": form, "jobs": import_job_list(project=project)[:RECENT]}
     return render(request, "annotation/import_upload.html", context, status=status)
 
 

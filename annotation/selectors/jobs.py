@@ -1,15 +1,40 @@
-"""Reads of export jobs for the page and the API, with the permission check in the same place."""
+"""Reads of import and export jobs for the pages and the API, with the permission check in the same place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 
-from annotation.models import ExportJob, Project
-from annotation.selectors import User, project_get
+from annotation.models import ExportJob, ImportJob, Project
+from annotation.selectors.projects import User, project_get
 from workbench.exceptions import NotFound
+
+RECENT = 20  # jobs a page lists beside its form
+
+
+def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
+    """A project's imports, newest first: pages show the latest few, the API pages through all."""
+    return ImportJob.objects.filter(project=project).select_related("project").order_by("-created_at", "-id")
+
+
+def import_job_get(*, user: User, job_id: int) -> ImportJob:
+    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such import.")
+    project_get(user=user, slug=job.project.slug)
+    return job
+
+
+PROGRESS_KEY = "import-job-progress:{}"
+
+
+def import_job_live_progress(*, job: ImportJob) -> dict[str, Any] | None:
+    """Progress written by the running import (to the cache, since its transaction hides row updates)."""
+    return cache.get(PROGRESS_KEY.format(job.pk))
 
 
 @dataclass(frozen=True)
@@ -39,7 +64,8 @@ CONTENT_TYPES = {
 
 
 def export_job_list(*, project: Project) -> QuerySet[ExportJob]:
-    return ExportJob.objects.filter(project=project).order_by("-created_at")[:20]
+    """A project's exports, newest first: pages show the latest few, the API pages through all."""
+    return ExportJob.objects.filter(project=project).select_related("project").order_by("-created_at", "-id")
 
 
 def export_job_get(*, user: User, job_id: int) -> ExportJob:

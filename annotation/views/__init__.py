@@ -1,0 +1,1 @@
+"""HTML and htmx pages, one module per sub-domain."""
