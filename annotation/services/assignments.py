@@ -69,27 +69,18 @@ def _candidates(*, project: Project, user: AbstractBaseUser) -> QuerySet[Compari
     return Comparison.objects.filter(project=project, slots_left__gt=0).exclude(Exists(seen))
 
 
-def _ordered_candidates(*, project: Project, user: AbstractBaseUser) -> list[tuple[int, str]]:
-    """(id, key) of the next few open comparisons this annotator may take, in the project's queue order."""
+def _random_candidates(*, project: Project, user: AbstractBaseUser) -> list[tuple[int, str]]:
+    """(id, key) of a few open comparisons this annotator may take, from a random starting point in id order:
+    index-friendly, and spreads concurrent annotators apart (the other queue orders claim in one statement)."""
     candidates = _candidates(project=project, user=user)
-    if project.queue_order == Project.QueueOrder.FEWEST_FIRST:
-        ordered = candidates.order_by("-slots_left", "id")
-    elif project.queue_order == Project.QueueOrder.RANDOM:
-        # A random starting point in id order: index-friendly, and spreads concurrent annotators apart.
-        bounds = Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
-        first, last = bounds.first(), bounds.last()
-        pivot = random.randint(first, last) if first is not None and last is not None else 0
-        after = list(candidates.filter(id__gte=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
-        if len(after) < _CANDIDATES:
-            after += list(candidates.filter(id__lt=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
-        random.shuffle(after)
-        return after
-    else:
-        ordered = candidates.order_by("id")
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: rows another claimer is taking right now are passed over instead of waited on.
-        ordered = ordered.select_for_update(skip_locked=True, of=("self",))
-    return list(ordered.values_list("id", "key")[:_CANDIDATES])
+    bounds = Comparison.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+    first, last = bounds.first(), bounds.last()
+    pivot = random.randint(first, last) if first is not None and last is not None else 0
+    after = list(candidates.filter(id__gte=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
+    if len(after) < _CANDIDATES:
+        after += list(candidates.filter(id__lt=pivot).order_by("id").values_list("id", "key")[:_CANDIDATES])
+    random.shuffle(after)
+    return after
 
 
 def _take_slot(*, comparison_id: int, key: str, project: Project, user: AbstractBaseUser) -> Assignment | None:
@@ -183,7 +174,7 @@ _RETRY = object()
 def _claim_once(*, project: Project, user: AbstractBaseUser) -> Assignment | None | object:
     """An assignment; None when nothing is open for this annotator; _RETRY when others won every candidate."""
     if project.queue_order == Project.QueueOrder.RANDOM:
-        candidates = _ordered_candidates(project=project, user=user)
+        candidates = _random_candidates(project=project, user=user)
         for comparison_id, key in candidates:
             assignment = _take_slot(comparison_id=comparison_id, key=key, project=project, user=user)
             if assignment is not None:

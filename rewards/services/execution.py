@@ -17,6 +17,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from annotation.models import Judge
+from annotation.services.scored_judgments import reward_model_judge_get_or_create
 from rewards.models import Evaluation, JobStatus, PairScore, RunMetric, TrainingRun
 from rewards.services.examples import load_examples, source_for
 from rewards.services.runs import HEARTBEAT_SECONDS, artifact_root
@@ -142,7 +143,7 @@ def _train(run: TrainingRun) -> None:
     summary.pop("history", None)
     stats["truncation"] = result.truncation
     with transaction.atomic():
-        judge = _reward_model_judge(run)
+        judge = reward_model_judge(run)
         if result.metrics is not None:
             _store_evaluation(run, result.metrics, metrics, response_ids)
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -159,16 +160,13 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _reward_model_judge(run: TrainingRun) -> Judge:
+def reward_model_judge(run: TrainingRun) -> Judge:
     if run.judge_id:
         return run.judge  # type: ignore[return-value]
     name = f"reward-model:run-{run.pk}" + (f" ({run.name})" if run.name else "")
-    judge, _ = Judge.objects.get_or_create(
-        name=name[:200],
-        defaults={"kind": Judge.Kind.REWARD_MODEL, "description": "Trained in Preference Workbench.",
-                  "metadata": {"training_run": run.pk}},
-    )  # fmt: skip
-    return judge
+    return reward_model_judge_get_or_create(
+        name=name[:200], description="Trained in Preference Workbench.", metadata={"training_run": run.pk}
+    )
 
 
 def _store_evaluation(

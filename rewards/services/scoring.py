@@ -12,10 +12,11 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from annotation.models import Comparison, Judge, Judgment, Placement, Project
+from annotation.models import Comparison, Judge, Judgment, Project
+from annotation.services.scored_judgments import scored_judgments_write
 from rewards.models import Evaluation, JobStatus, ScoringJob, TrainingRun
 from rewards.services.examples import load_examples, source_for
-from rewards.services.execution import store_pair_scores
+from rewards.services.execution import reward_model_judge, store_pair_scores
 from workbench.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def scoring_job_run(*, job_id: int) -> None:
         from rewards.training import RewardScorer
 
         run = job.run
-        judge = run.judge or Judge.objects.create(name=f"reward-model:run-{run.pk}", kind=Judge.Kind.REWARD_MODEL)
+        judge = reward_model_judge(run)
         scorer = RewardScorer.load(_artifact(run))
         done_already = Judgment.objects.filter(judge=judge, status=Judgment.Status.ACTIVE).values("comparison_id")
         todo = list(
@@ -123,16 +124,8 @@ def _score_batch(scorer, judge: Judge, project: Project, comparison_ids: list[in
         items.append((comparison.prompt.messages, [r.text for r in responses]))
         orders.append(responses)
     rewards = scorer.score(items)
-    with transaction.atomic():
-        judgments = Judgment.objects.bulk_create(
-            Judgment(project=project, comparison=c, judge=judge, source=Judgment.Source.MODEL) for c in comparisons
-        )
-        placements = []
-        for judgment, responses, scores in zip(judgments, orders, rewards, strict=True):
-            distinct = sorted(set(scores), reverse=True)
-            placements += [
-                Placement(judgment=judgment, response=r, rank=distinct.index(s) + 1, score=float(s))
-                for r, s in zip(responses, scores, strict=True)
-            ]
-        Placement.objects.bulk_create(placements, batch_size=2000)
-    return len(judgments)
+    scored = [
+        (comparison, list(zip(responses, scores, strict=True)))
+        for comparison, responses, scores in zip(comparisons, orders, rewards, strict=True)
+    ]
+    return scored_judgments_write(project=project, judge=judge, scored=scored)
