@@ -1,6 +1,6 @@
 """Assignments for external annotation front ends: claim the next item, submit an ordering, skip. The same
 services as the judging page (exact overlap, distinct and blind annotators, leases); submissions are stored with
-source `api`."""
+source `api`. Responses are named by per-assignment tokens, never by id (see selectors/annotate.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from annotation.selectors import (
     assignment_get_for_annotator,
     project_get_for_annotating,
 )
+from annotation.selectors.annotate import ranking_from_tokens
 from annotation.services.assignments import assignment_claim, assignment_skip
 from annotation.services.judgments import MAX_DURATION_MS, MAX_RATIONALE, Verdict, judgment_submit
 
@@ -53,7 +54,10 @@ class AssignmentNextApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         class ShownSerializer(serializers.Serializer):
-            id = serializers.IntegerField(source="response.pk")
+            token = serializers.CharField(
+                help_text="This response's name in this assignment only: it is not its id, carries no order and "
+                "differs between assignments. Submit the ordering in these tokens."
+            )
             label = serializers.CharField(help_text="A, B for pairs; 1..K for lists.")
             text = serializers.CharField(source="response.text")
             messages = MessageSerializer(
@@ -61,7 +65,6 @@ class AssignmentNextApi(APIView):
             )
 
         assignment = serializers.IntegerField(source="assignment.pk")
-        comparison = serializers.IntegerField(source="assignment.comparison_id")
         leased_until = serializers.DateTimeField(source="assignment.leased_until")
         project = serializers.CharField(source="project.slug")
         messages = MessageSerializer(many=True, help_text="The prompt's conversation.")
@@ -91,10 +94,10 @@ class AssignmentSubmitApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         ranking = serializers.ListField(
-            child=serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID)),
+            child=serializers.ListField(child=serializers.CharField(max_length=64)),
             allow_empty=False,
             max_length=26,
-            help_text="Groups of response ids, best group first; ids in one group are tied.",
+            help_text="Groups of the response tokens from `next`, best group first; tokens in one group are tied.",
         )
         strength = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=32767)
         criteria = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
@@ -123,7 +126,7 @@ class AssignmentSubmitApi(APIView):
         token = data.get("client_token") or None
         replay = bool(token) and Judgment.objects.filter(judge__user=request.user, client_token=token).exists()
         verdict = Verdict(
-            ranking=[list(group) for group in data["ranking"]],
+            ranking=ranking_from_tokens(assignment=assignment, ranking=data["ranking"]),
             strength=data.get("strength"),
             criteria=dict(data.get("criteria") or {}),
             rationale=data.get("rationale", ""),

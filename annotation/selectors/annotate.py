@@ -12,10 +12,11 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.utils.crypto import salted_hmac
 
 from annotation.models import Assignment, Comparison, Judgment, Membership, Project, Response
 from annotation.selectors.projects import User, project_get, role_of
-from workbench.exceptions import NotFound
+from workbench.exceptions import ApplicationError, NotFound
 
 ANNOTATING_ROLES = ("admin", "researcher", "annotator")
 
@@ -46,10 +47,42 @@ def assignment_get_for_annotator(*, user: User, assignment_id: int) -> Assignmen
     return assignment
 
 
+# Annotators never see response ids: ids follow import order, and most sources list the preferred response
+# first, so the lower id would predict the imported winner. Each response is shown under a token that is an HMAC
+# of (assignment, response) with the secret key: it carries no order and differs between assignments, so two
+# annotators cannot match their items, and it is recomputed (not stored) to map a submitted ordering back.
+TOKEN_LENGTH = 12
+
+
+def response_token(*, assignment_id: int, response_id: int) -> str:
+    digest = salted_hmac("annotation.response-token", f"{assignment_id}:{response_id}", algorithm="sha256")
+    return digest.hexdigest()[:TOKEN_LENGTH]
+
+
+def response_tokens(*, assignment: Assignment) -> dict[str, int]:
+    """{token: response id} for the responses of this assignment's comparison."""
+    ids = list(assignment.shown_order) or Comparison.response_ids_of(assignment.comparison.key)
+    return {response_token(assignment_id=assignment.pk, response_id=rid): rid for rid in ids}
+
+
+def ranking_from_tokens(*, assignment: Assignment, ranking: list[list[str]]) -> list[list[int]]:
+    """An ordering given in the tokens the annotator was shown, as response ids; an unknown token is a 400 that
+    names the field (a stale page after a secret-key change, or a guessed id)."""
+    tokens = response_tokens(assignment=assignment)
+    try:
+        return [[tokens[str(token)] for token in group] for group in ranking]
+    except KeyError:
+        raise ApplicationError(
+            "The ordering names a response that is not part of this item; reload the page.",
+            extra={"field": "ranking"},
+        ) from None
+
+
 @dataclass
 class ShownResponse:
     label: str  # "A", "B" for pairs; "1".."K" for lists: also the key that picks or focuses it
     response: Response
+    token: str  # what the page and the API call this response (never its id)
 
     @property
     def messages(self) -> list[dict[str, str]] | None:
@@ -77,10 +110,12 @@ WHERE cr.comparison_id = %s
 def annotation_item(*, assignment: Assignment) -> AnnotationItem:
     """The assignment's prompt and responses in the order this annotator is shown them (one query)."""
     by_id = {r.pk: r for r in Response.objects.raw(_ITEM_SQL, [assignment.comparison_id])}
-    order = [rid for rid in assignment.shown_order if rid in by_id] or sorted(by_id)
+    token = {rid: response_token(assignment_id=assignment.pk, response_id=rid) for rid in by_id}
+    # An assignment without a stored order (none are made so today) falls back to token order, never id order.
+    order = [rid for rid in assignment.shown_order if rid in by_id] or sorted(by_id, key=token.__getitem__)
     pairwise = len(order) == 2
     shown = [
-        ShownResponse(label=chr(ord("A") + i) if pairwise else str(i + 1), response=by_id[rid])
+        ShownResponse(label=chr(ord("A") + i) if pairwise else str(i + 1), response=by_id[rid], token=token[rid])
         for i, rid in enumerate(order)
     ]
     messages = by_id[order[0]].prompt_messages if order else []

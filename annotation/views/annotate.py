@@ -23,6 +23,7 @@ from annotation.selectors import (
     assignment_get_for_annotator,
     project_get_for_annotating,
 )
+from annotation.selectors.annotate import ranking_from_tokens
 from annotation.services.assignments import assignment_claim, assignment_skip
 from annotation.services.judgments import InvalidJudgment, Verdict, judgment_submit, judgment_undo_last
 from workbench.exceptions import ApplicationError
@@ -93,15 +94,16 @@ def _verdict_from_post(request: HttpRequest, assignment: Assignment) -> Verdict:
     post = request.POST
     if post.get("ranking"):
         try:
-            ranking = json.loads(post["ranking"])
-            if not isinstance(ranking, list) or not all(
-                isinstance(group, list) and all(isinstance(rid, int) for rid in group) for group in ranking
+            tokens = json.loads(post["ranking"])
+            if not isinstance(tokens, list) or not all(
+                isinstance(group, list) and all(isinstance(token, str) for token in group) for group in tokens
             ):
                 raise ValueError
         except ValueError:
             raise InvalidJudgment(
-                "The ordering must be a JSON list of lists of response ids.", extra={"field": "ranking"}
+                "The ordering must be a JSON list of lists of the responses' tokens.", extra={"field": "ranking"}
             ) from None
+        ranking = ranking_from_tokens(assignment=assignment, ranking=tokens)
     else:
         ranking = _ranking_from_choice(post.get("choice", ""), list(assignment.shown_order))
     strength = post.get("strength", "")

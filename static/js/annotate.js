@@ -229,7 +229,7 @@
   function readRanking(form) {
     const groups = [];
     form.querySelectorAll(".ranking > .rank-item").forEach((li) => {
-      const id = Number(li.dataset.responseId);
+      const id = li.dataset.response; // the per-assignment token the server gave this response, never its id
       if (li.dataset.tied === "1" && groups.length) groups[groups.length - 1].push(id);
       else groups.push([id]);
     });

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Assignment, Judgment, Membership, Project
+from annotation.selectors.annotate import response_tokens
 from annotation.services.imports import import_file
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -75,7 +76,8 @@ def test_judging_page_renders_untrusted_text_inert_and_blind(project: Project) -
 def _item(client: Client, url: str) -> tuple[int, list[int]]:
     html = client.get(url).content.decode()
     assignment = int(re.search(r'data-assignment="(\d+)"', html).group(1))
-    shown = [int(x) for x in re.findall(r'data-response-id="(\d+)"', html)]
+    tokens = response_tokens(assignment=Assignment.objects.get(pk=assignment))
+    shown = [tokens[x] for x in re.findall(r'data-response="(\w+)"', html)]
     return assignment, shown
 
 

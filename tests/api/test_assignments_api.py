@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, Comparison, Judgment, Project
+from annotation.selectors.annotate import response_tokens
 from annotation.services.imports import import_file
 from tests.api.conftest import write_pairs
 from tests.factories import MembershipFactory, ProjectFactory
@@ -36,7 +37,7 @@ def next_item(client: APIClient, **body: object):
 
 
 def submit(client: APIClient, item: dict, **extra: object):
-    first, second = [r["id"] for r in item["responses"]]
+    first, second = [r["token"] for r in item["responses"]]
     body = {"ranking": [[first], [second]], **extra}
     return client.post(f"/api/v1/assignments/{item['assignment']}/submit/", body, format="json")
 
@@ -47,7 +48,8 @@ def test_next_returns_the_item_in_shown_order_and_the_same_lease_on_retry(projec
     assert response.status_code == 200
     item = response.json()
     assignment = Assignment.objects.get(pk=item["assignment"])
-    assert [r["id"] for r in item["responses"]] == assignment.shown_order
+    tokens = response_tokens(assignment=assignment)
+    assert [tokens[r["token"]] for r in item["responses"]] == assignment.shown_order
     assert [r["label"] for r in item["responses"]] == ["A", "B"]
     assert item["messages"] == assignment.comparison.prompt.messages and item["project"] == "queue"
     assert "generator" not in item["responses"][0]  # blind to which model wrote what
@@ -84,7 +86,7 @@ def test_submit_and_skip_give_exactly_overlap_distinct_annotators(project: Proje
 def test_submit_checks_the_rules_and_is_idempotent(project: Project) -> None:
     client = annotator_client(project, "a1")
     item = next_item(client).json()
-    a, b = [r["id"] for r in item["responses"]]
+    a, b = [r["token"] for r in item["responses"]]
     url = f"/api/v1/assignments/{item['assignment']}/submit/"
     for body, field in [
         ({"ranking": [[a, b]]}, "ranking"),  # ties are off in this project
@@ -99,8 +101,10 @@ def test_submit_checks_the_rules_and_is_idempotent(project: Project) -> None:
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["judgment"] == first.json()["judgment"]
     judgment = Judgment.objects.get(pk=first.json()["judgment"])
-    assert judgment.source == "api" and judgment.shown_order == [a, b]
-    assert [list(p) for p in judgment.placements.values_list("response_id", "rank")] == [[b, 1], [a, 2]]
+    ids = response_tokens(assignment=Assignment.objects.get(pk=item["assignment"]))
+    assert judgment.source == "api" and judgment.shown_order == [ids[a], ids[b]]
+    placements = judgment.placements.values_list("response_id", "rank")
+    assert sorted(list(p) for p in placements) == sorted([[ids[b], 1], [ids[a], 2]])
     # Without a token a second submit is a conflict; so is skipping a submitted item.
     assert client.post(url, {"ranking": [[b], [a]]}, format="json").status_code == 409
     skipped = client.post(f"/api/v1/assignments/{item['assignment']}/skip/")

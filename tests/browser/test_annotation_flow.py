@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from annotation.models import Assignment, Judgment, Membership, Project
+from annotation.selectors.annotate import response_tokens
 from annotation.services.imports import import_file
 from tests.browser.test_foundation_pages import PAYLOADS, login
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
@@ -50,9 +51,9 @@ def current_id(page) -> int:
     return int(page.locator("#current form.item").get_attribute("data-assignment"))
 
 
-def shown_ids(page) -> list[int]:
-    return [int(x) for x in page.locator("#current [data-response-id]").evaluate_all(
-        "nodes => nodes.map(n => n.dataset.responseId)")]  # fmt: skip
+def shown_ids(page) -> list[str]:
+    # The page names responses by per-assignment tokens, never ids; the checks map them back at the end.
+    return page.locator("#current [data-response]").evaluate_all("nodes => nodes.map(n => n.dataset.response)")
 
 
 def wait_for_new_item(page, previous: int) -> None:
@@ -74,7 +75,7 @@ def test_annotator_judges_by_keyboard_and_mouse(page, live_server, tmp_path: Pat
     page.click("a[href='/projects/pairs/annotate/']")
     page.wait_for_selector("#current form.item")
     page.wait_for_selector("#prefetch form.item", state="attached")  # the next item is already here
-    expected: dict[int, tuple[list[list[int]], int | None]] = {}
+    expected: dict[int, tuple[list[list[str]], int | None]] = {}
 
     # Three pairwise items, keyboard only: A better clearly; B better much with a criterion; a tie.
     for choice_key, strength_key, expect in (("1", "x", "A"), ("2", "c", "B"), ("3", None, "tie")):
@@ -150,7 +151,9 @@ def test_annotator_judges_by_keyboard_and_mouse(page, live_server, tmp_path: Pat
     assert human.count() == len(expected) == 4
     for judgment in human:
         assignment = Assignment.objects.get(judgment=judgment)
-        ranking, strength = expected[assignment.pk]
+        tokens, strength = expected[assignment.pk]
+        ids = response_tokens(assignment=assignment)
+        ranking = [[ids[token] for token in group] for group in tokens]
         ranks = {p.response_id: p.rank for p in judgment.placements.all()}
         assert ranks == {rid: rank for rank, group in enumerate(ranking, start=1) for rid in group}
         assert judgment.shown_order == assignment.shown_order and len(judgment.shown_order) >= 2
