@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -81,6 +82,12 @@ class Batch:
         return int(self.ranks.shape[0])
 
     def to(self, device: torch.device | str) -> Batch:
+        @overload
+        def move(t: Tensor) -> Tensor: ...
+        @overload
+        def move(t: None) -> None: ...
+        @overload
+        def move(t: Tensor | None) -> Tensor | None: ...
         def move(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
@@ -140,7 +147,7 @@ def collate(
     slot_index = np.concatenate([np.arange(len(e.input_ids)) for e in examples])
     ranks = np.zeros((n_lists, width), dtype=np.int64)
     ranks[list_index, slot_index] = [r for e in examples for r in e.ranks]
-    common = {
+    common: dict[str, Any] = {
         "list_index": torch.from_numpy(list_index),
         "slot_index": torch.from_numpy(slot_index),
         "ranks": torch.from_numpy(ranks),

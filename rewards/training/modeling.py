@@ -87,7 +87,7 @@ class RewardModel(nn.Module):
 
     def __init__(self, model: nn.Module, *, packed: bool, packed_attention: str | None = None) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model  # a transformers model (or its PEFT wrapper)
         self.packed = packed
         self.packed_attention = packed_attention
         self.uses_token_types = _accepts_token_types(model)
@@ -152,7 +152,7 @@ def _accepts_token_types(model: nn.Module) -> bool:
     return int(getattr(config, "type_vocab_size", 0) or 0) > 1
 
 
-def _unwrap_peft(model: nn.Module) -> nn.Module:
+def _unwrap_peft(model: nn.Module) -> Any:  # a transformers model: its attributes are not typed
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
 
@@ -174,7 +174,7 @@ def load_tokenizer(path: str) -> Any:
     return tokenizer
 
 
-def load_sequence_classifier(path: str, *, attn_implementation: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+def load_sequence_classifier(path: str, *, attn_implementation: str, dtype: torch.dtype = torch.float32) -> Any:
     from transformers import AutoModelForSequenceClassification
 
     with quiet_transformers():

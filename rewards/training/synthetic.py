@@ -39,7 +39,7 @@ def keyword_examples(
         rng.shuffle(order)
         examples.append(
             PreferenceExample(
-                prompt=[{"role": "user", "content": f"say something about {rng.choice(WORDS)} ({i})"}],
+                prompt=({"role": "user", "content": f"say something about {rng.choice(WORDS)} ({i})"},),
                 responses=tuple(responses[j] for j in order),
                 ranks=tuple(ranks[j] for j in order),
                 group_id=f"prompt-{i}",
@@ -77,7 +77,7 @@ def make_tiny_model(
             max_position_embeddings=512,
             pad_token_id=tokenizer.pad_token_id,
         )
-        model = BertModel(config)
+        model: BertModel | LlamaModel = BertModel(config)
     else:
         config = LlamaConfig(
             vocab_size=len(tokenizer),

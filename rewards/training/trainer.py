@@ -115,6 +115,7 @@ def train(
     should_stop: StopCheck | None = None,
     *,
     output_dir: str | Path | None = None,
+    base_model_path: str | None = None,
 ) -> TrainingResult:
     """Train a reward model; evaluate it on `eval_examples`; save it to `output_dir` (on the main process).
 
@@ -122,6 +123,8 @@ def train(
     step: when it returns True the run ends within one step with status "cancelled" and nothing saved.
     Under `accelerate launch` every process calls `train` with the same arguments; only the main process
     reports progress and writes the artifact.
+    `base_model_path`: where to load `config.base_model` from when the config names it by a reference the caller
+    resolved (the app's `shipped:...`, `run:<id>`); the config, and so the artifact's metadata, keep the reference.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -138,8 +141,13 @@ def train(
 
     # The head is initialised from the global RNG: seed before loading, so equal seeds give equal models.
     set_seed(config.seed)
-    tokenizer = load_tokenizer(config.base_model)
-    model = load_sequence_classifier(config.base_model, attn_implementation=config.attn_implementation)
+    source = base_model_path or config.base_model
+    tokenizer = load_tokenizer(source)
+    model = load_sequence_classifier(source, attn_implementation=config.attn_implementation)
+    if base_model_path is not None:
+        # from_pretrained records the folder it read; the saved artifact must name the reference, not a server path.
+        model.config._name_or_path = config.base_model
+        tokenizer.name_or_path = config.base_model
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.disable_dropout:
         disable_dropout(model)
@@ -451,7 +459,8 @@ def _with_lora(model: nn.Module, config: TrainingConfig) -> nn.Module:
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     # No weight decay on biases and normalisation weights (the usual AdamW recipe, as in HF Trainer).
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
