@@ -57,11 +57,13 @@ class Resamples:
         self.resamples = resamples if n_prompts else 0
         rng = np.random.default_rng(seed)
         if self.resamples:
-            draws = rng.integers(0, n_prompts, size=(self.resamples, n_prompts), dtype=np.int64)
-            draws += (np.arange(self.resamples, dtype=np.int64) * n_prompts)[:, None]
-            counts = np.bincount(draws.ravel(), minlength=self.resamples * n_prompts)
-            del draws
-            self.weights = counts.reshape(self.resamples, n_prompts).astype(np.float32)
+            self.weights = np.empty((self.resamples, n_prompts), dtype=np.float32)
+            for start in range(0, self.resamples, 50):  # in chunks: the draws are int64, the weights float32
+                rows = min(50, self.resamples - start)
+                draws = rng.integers(0, n_prompts, size=(rows, n_prompts), dtype=np.int64)
+                draws += (np.arange(rows, dtype=np.int64) * n_prompts)[:, None]
+                counts = np.bincount(draws.ravel(), minlength=rows * n_prompts)
+                self.weights[start : start + rows] = counts.reshape(rows, n_prompts)
         else:
             self.weights = np.zeros((0, n_prompts), dtype=np.float32)
 
