@@ -1,7 +1,9 @@
 """Create the demo users and projects and import the demo data (idempotent: a second run changes nothing).
 
-Prints the login credentials. Passwords come from WORKBENCH_ADMIN_PASSWORD, or are generated once and kept in the
-data directory (mode 600) so every start prints the same ones.
+Users are created only when missing: an existing user's password, flags and state are never touched, so a
+password changed after the first start stays changed. Prints the login credentials of users it created.
+Passwords come from WORKBENCH_ADMIN_PASSWORD, or are generated once and kept in the data directory (mode 600)
+so every start prints the same ones.
 """
 
 from __future__ import annotations
@@ -91,13 +93,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         password = _password("demo")
-        users = {}
+        users, created_names = {}, []
         for username, superuser in (("admin", True), ("researcher", False), ("annotator", False)):
-            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": superuser})
-            if created or not user.check_password(password):
-                user.is_superuser = user.is_staff = superuser
+            # Created once, never reset: every `scripts/start` runs this, and an operator who changed a password
+            # (or disabled a user) must not find it reverted to the demo one at the next restart.
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(username=username, is_superuser=superuser, is_staff=superuser)
                 user.set_password(password)
                 user.save()
+                created_names.append(username)
             users[username] = user
         for spec in DEMO_PROJECTS:
             spec = dict(spec)
@@ -110,8 +115,12 @@ class Command(BaseCommand):
             for relative, import_options in files:
                 report = import_file(project=project, path=DEMO_DIR / relative, options=import_options)
                 self.stdout.write(f"  {project.slug}: {report.summary().splitlines()[0]}")
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Log in as admin / {password} (also researcher / {password} and annotator / {password})"
+        # scripts/start shows the line with "Log in as" from this command's output.
+        if created_names:
+            logins = ", ".join(f"{name} / {password}" for name in created_names)
+            self.stdout.write(self.style.SUCCESS(f"Log in as {logins} (new demo users)"))
+        kept = [name for name in users if name not in created_names]
+        if kept:
+            self.stdout.write(
+                f"Log in as {', '.join(kept)} with their current passwords (existing users are left as they are)."
             )
-        )
