@@ -141,6 +141,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 WORKBENCH_MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 2048, minimum=1)
 # Files above this size are imported by a Celery worker; smaller ones inside the request.
 WORKBENCH_INLINE_IMPORT_MAX_KB = env_int("WORKBENCH_INLINE_IMPORT_MAX_KB", 0, minimum=0)
+# Import limits (docs/security.md): a file past one is refused while it is read, before it costs memory or time.
+WORKBENCH_IMPORT_MAX_DEPTH = env_int("WORKBENCH_IMPORT_MAX_DEPTH", 100, minimum=2, maximum=500)  # json recurses
+WORKBENCH_IMPORT_MAX_COLUMNS = env_int("WORKBENCH_IMPORT_MAX_COLUMNS", 1000, minimum=1)
+WORKBENCH_IMPORT_MAX_ROW_MB = env_int("WORKBENCH_IMPORT_MAX_ROW_MB", 16, minimum=1, maximum=1024)
+WORKBENCH_IMPORT_MAX_DECOMPRESSED_MB = env_int("WORKBENCH_IMPORT_MAX_DECOMPRESSED_MB", 10240, minimum=1)
+WORKBENCH_IMPORT_TIME_LIMIT_S = env_int("WORKBENCH_IMPORT_TIME_LIMIT_S", 3600, minimum=1)
 # Exports of projects with up to this many judgments run right after the request; bigger ones on a worker.
 WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS = env_int("WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS", 5000, minimum=0)
 # torch CPU threads in training and scoring processes without a GPU (torch's default is slow on busy small hosts).

@@ -7,8 +7,11 @@ retrying starts from a clean slate).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
-import traceback
+import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -22,9 +25,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from annotation.importers.readers import without_paths
 from annotation.models import ImportJob, Project
 from annotation.selectors import PROGRESS_KEY
-from annotation.services.imports import ImportFailed, import_file
+from annotation.services.imports import ImportFailed, ImportTimeLimitExceeded, import_file
 from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -111,6 +115,7 @@ def import_job_run(*, job_id: int) -> None:
             options=job.options,
             import_job=job,
             progress=progress,
+            time_limit_s=settings.WORKBENCH_IMPORT_TIME_LIMIT_S,
         )
         fields.update(
             status=ImportJob.Status.SUCCEEDED, report=report.as_dict(), format=report.format, rows_done=report.rows
@@ -120,16 +125,35 @@ def import_job_run(*, job_id: int) -> None:
             status=ImportJob.Status.FAILED, report=failure.report.as_dict(), error=failure.report.summary()[:2000]
         )
     except ApplicationError as error:
-        fields.update(status=ImportJob.Status.FAILED, error=error.message)
+        fields.update(status=ImportJob.Status.FAILED, error=without_paths(error.message))
     except Exception as error:  # noqa: BLE001 - any crash must leave a visible, retryable state
-        logger.exception("import job %s crashed", job_id)
-        fields.update(
-            status=ImportJob.Status.FAILED,
-            error=f"The import crashed: {type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}"[:4000],
-        )
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        if isinstance(error, SoftTimeLimitExceeded):  # Celery's backstop, should the service's own check not run
+            message = ImportTimeLimitExceeded(settings.WORKBENCH_IMPORT_TIME_LIMIT_S).message
+        else:
+            # The traceback goes to the server log only: users see no code, paths or data from the exception.
+            logger.exception("import job %s crashed", job_id)
+            message = f"The import crashed ({type(error).__name__}); the server log has the details (job {job_id})."
+        fields.update(status=ImportJob.Status.FAILED, error=message)
+    finally:
+        _release_memory()
     fields.update(finished_at=timezone.now(), phase="done", bytes_done=job.bytes_total)
     ImportJob.objects.filter(pk=job_id).update(**fields)
     cache.delete(key)
+
+
+def _release_memory() -> None:
+    """Hand memory a big or refused import used back to the system, so a worker returns to its baseline: Arrow's
+    pool and glibc's malloc otherwise keep freed pages for reuse."""
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    if sys.platform.startswith("linux") and (libc := ctypes.util.find_library("c")):
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+            pass
 
 
 def import_job_is_stalled(*, job: ImportJob, live: dict[str, Any] | None) -> bool:

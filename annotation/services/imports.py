@@ -19,7 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.importers.formats import FORMATS, Format, ParseContext, detect_format
-from annotation.importers.readers import Source, iter_rows, open_source, peek_columns
+from annotation.importers.readers import (
+    ImportLimitExceeded,
+    ImportLimits,
+    Source,
+    iter_rows,
+    open_source,
+    peek_columns,
+)
 from annotation.importers.records import ImportIssue, ImportItem, RowError
 from annotation.importers.validator import ItemValidator
 from annotation.importers.writer import BulkWriter, WriteStats
@@ -30,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 100
 BATCH_ROWS = 2000
+# A batch is also cut at this many bytes of rows read, so 2000 rows near the row limit are never held together.
+BATCH_BYTES = 64 * 1024 * 1024
 PROGRESS_EVERY_S = 1.0
 
 ProgressCallback = Callable[[str, int, int, int], None]  # (phase, bytes_done, bytes_total, rows_done)
@@ -94,24 +103,40 @@ class ImportReport:
 WRITE_COUNTS = tuple(f.name for f in fields(WriteStats) if f.name.endswith(("_created", "_unchanged")))
 
 
+class ImportTimeLimitExceeded(ImportLimitExceeded):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"the import ran past its {seconds} s time limit (WORKBENCH_IMPORT_TIME_LIMIT_S)")
+
+
+class _Deadline:
+    def __init__(self, seconds: int | None) -> None:
+        self.seconds = seconds
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            assert self.seconds is not None
+            raise ImportTimeLimitExceeded(self.seconds)
+
+
 class ImportFailed(ApplicationError):
     def __init__(self, report: ImportReport) -> None:
         super().__init__(report.summary(), extra={"errors": [e.as_dict() for e in report.errors]})
         self.report = report
 
 
-def resolve_format(path: Path, format_name: str | None) -> Format:
+def resolve_format(path: Path, format_name: str | None, limits: ImportLimits | None = None) -> Format:
     if format_name:
         try:
             return FORMATS[format_name]
         except KeyError:
             raise ApplicationError(f"unknown format {format_name!r}; known formats: {', '.join(FORMATS)}") from None
-    columns = peek_columns(path)
+    columns = peek_columns(path, limits=limits)
     found = detect_format(columns)
     if found is None:
         if not columns:
             # Nothing readable to detect from (empty, truncated, not UTF-8): say why, row by row, as pass 1 would.
-            raise _unreadable(path)
+            raise _unreadable(path, limits)
         shown = ", ".join(sorted(columns)[:20])
         raise ApplicationError(
             f"cannot tell the format of {path.name} from its columns ({shown}){_closest_hint(columns)}; "
@@ -129,11 +154,11 @@ def _closest_hint(columns: set[str]) -> str:
     return f"; closest is {closest.name}, which also needs {', '.join(missing)}" if missing else ""
 
 
-def _unreadable(path: Path) -> ImportFailed:
+def _unreadable(path: Path, limits: ImportLimits | None) -> ImportFailed:
     report = ImportReport(path=path.name)
     rows = 0
     with open_source(path) as source:
-        for _, row in iter_rows(source):
+        for _, row in iter_rows(source, limits=limits):
             if isinstance(row, ImportIssue):
                 report.add_error(row)
             else:
@@ -158,10 +183,18 @@ class _Progress:
             self.callback(phase, self.source.bytes_read(), self.source.size, rows)
 
 
-def _parsed_items(source: Source, fmt: Format, ctx: ParseContext, report: ImportReport | None) -> Any:
+def _parsed_items(
+    source: Source,
+    fmt: Format,
+    ctx: ParseContext,
+    report: ImportReport | None,
+    limits: ImportLimits,
+    deadline: _Deadline,
+) -> Any:
     """Yield (row number, item) for every row that parses; parse errors go to the report (first pass only)."""
     required_checked = source.container != "csv"
-    for row_number, row in iter_rows(source, max_row_bytes=ctx.options.get("max_row_bytes", 16 * 1024 * 1024)):
+    for row_number, row in iter_rows(source, max_row_bytes=ctx.options.get("max_row_bytes"), limits=limits):
+        deadline.check()
         if isinstance(row, ImportIssue):
             if report is not None:
                 report.add_error(row)
@@ -183,6 +216,11 @@ def _parsed_items(source: Source, fmt: Format, ctx: ParseContext, report: Import
             if report is not None:
                 report.add_error(ImportIssue(row_number, error.field, error.message))
             continue
+        except RecursionError:
+            # The readers bound nesting; this catches a nested value that reached a format by another way.
+            if report is not None:
+                report.add_error(ImportIssue(row_number, None, limits.depth_message()))
+            continue
         for item in items:
             yield row_number, item
 
@@ -196,14 +234,20 @@ def import_file(
     import_job: ImportJob | None = None,
     progress: ProgressCallback | None = None,
     batch_rows: int = BATCH_ROWS,
+    limits: ImportLimits | None = None,
+    time_limit_s: int | None = None,
 ) -> ImportReport:
-    """Import one file atomically. Returns the report; raises ImportFailed (nothing written) if any row is bad."""
+    """Import one file atomically. Returns the report; raises ImportFailed (nothing written) if any row is bad,
+    ImportLimitExceeded if the file is past a limit (`limits`, by default the WORKBENCH_IMPORT_* settings) or the
+    import runs past `time_limit_s`."""
     started = time.monotonic()
+    deadline = _Deadline(time_limit_s)
+    limits = limits or ImportLimits.from_settings()
     path = Path(path)
     report = ImportReport(path=path.name)
     if not path.exists():
-        raise ApplicationError(f"no such file: {path}")
-    fmt = resolve_format(path, format_name)
+        raise ApplicationError(f"no such file: {path.name}")
+    fmt = resolve_format(path, format_name, limits)
     report.format = fmt.name
     options = dict(options or {})
 
@@ -213,7 +257,8 @@ def import_file(
     with open_source(path) as source:
         tick = _Progress(progress, source)
         pending: list[tuple[int, ImportItem]] = []
-        for row_number, item in _parsed_items(source, fmt, ctx, report):
+        pending_from = 0
+        for row_number, item in _parsed_items(source, fmt, ctx, report, limits, deadline):
             try:
                 validator.check(item, row_number)
             except RowError as error:
@@ -222,10 +267,10 @@ def import_file(
             report.items += 1
             if validator.needs_database():
                 pending.append((row_number, item))
-                if len(pending) >= batch_rows:
+                if len(pending) >= batch_rows or source.decoded_bytes - pending_from > BATCH_BYTES:
                     for bad_row, error in validator.check_against_database(pending):
                         report.add_error(ImportIssue(bad_row, error.field, error.message))
-                    pending = []
+                    pending, pending_from = [], source.decoded_bytes
             tick("validate", report.rows)
         for bad_row, error in validator.check_against_database(pending):
             report.add_error(ImportIssue(bad_row, error.field, error.message))
@@ -247,12 +292,12 @@ def import_file(
         with open_source(path) as source:
             tick = _Progress(progress, source)
             batch: list[tuple[int, ImportItem]] = []
-            rows_written = 0
-            for row_number, item in _parsed_items(source, fmt, write_ctx, None):
+            rows_written = batch_from = 0
+            for row_number, item in _parsed_items(source, fmt, write_ctx, None, limits, deadline):
                 batch.append((row_number, item))
-                if len(batch) >= batch_rows:
+                if len(batch) >= batch_rows or source.decoded_bytes - batch_from > BATCH_BYTES:
                     writer.write(batch)
-                    rows_written = row_number
+                    rows_written, batch_from = row_number, source.decoded_bytes
                     batch = []
                     tick("write", rows_written)
             writer.write(batch)
