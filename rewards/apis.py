@@ -14,6 +14,14 @@ from rest_framework.views import APIView
 from annotation.models import Judge
 from rewards.models import TrainingRun
 from rewards.selectors import researcher_projects, run_get, run_list_for_user
+from rewards.services.base_models import (
+    ALLOWED_FORMS,
+    DEFAULT_BASE_MODEL,
+    base_model_choices,
+    base_model_resolve,
+    scrub_config,
+    scrub_paths,
+)
 from rewards.services.runs import (
     DEFAULT_JUDGE_KINDS,
     config_from,
@@ -22,7 +30,7 @@ from rewards.services.runs import (
     training_run_restart,
     training_runs_reap,
 )
-from rewards.training import FIELD_CHOICES, default_base_model_path
+from rewards.training import FIELD_CHOICES
 from workbench.exceptions import PermissionDenied
 
 TAGS = ["training"]
@@ -32,6 +40,15 @@ class RunSerializer(serializers.ModelSerializer):
     projects = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     judge = serializers.SlugRelatedField(read_only=True, slug_field="name")
     percent = serializers.IntegerField(read_only=True)
+    # What users see carries no server path: the base model as its reference, path-free errors.
+    config = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    def get_config(self, run: TrainingRun) -> dict[str, Any]:
+        return scrub_config(run.config)
+
+    def get_error(self, run: TrainingRun) -> str:
+        return scrub_paths(run.error)
 
     class Meta:
         model = TrainingRun
@@ -63,7 +80,9 @@ class RunCreateApi(APIView):
             child=serializers.ChoiceField(choices=Judge.Kind.values), required=False, min_length=1
         )
         judge_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
-        base_model = serializers.CharField(required=False, max_length=1024)
+        base_model = serializers.CharField(
+            required=False, max_length=300, default=DEFAULT_BASE_MODEL, help_text=f"A reference: {ALLOWED_FORMS}."
+        )
         loss = serializers.ChoiceField(choices=FIELD_CHOICES["loss"], default="bradley_terry")
         epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0)
         batch_size = serializers.IntegerField(min_value=1, max_value=4096, default=16)
@@ -95,7 +114,7 @@ class RunCreateApi(APIView):
             raise PermissionDenied(f"You are not a researcher in: {', '.join(missing)}.")
         config_keys = set(self.InputSerializer().fields) - {"projects", "name", "judge_kinds", "judge_names"}
         values = {key: data[key] for key in config_keys if key in data}
-        values.setdefault("base_model", default_base_model_path())
+        base_model_resolve(user=request.user, reference=values["base_model"])  # 400 naming the field if refused
         run = training_run_create(
             user=request.user,
             projects=[allowed[slug] for slug in data["projects"]],
@@ -105,6 +124,24 @@ class RunCreateApi(APIView):
             name=data["name"],
         )
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class BaseModelListApi(APIView):
+    """The base models you may train from (`base_model` of runs_create): shipped, in this host's Hugging Face
+    cache, and the models of finished runs you may see, each with its size on disk and parameter count."""
+
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+        label = serializers.CharField()
+        source = serializers.ChoiceField(choices=["shipped", "cache", "run"])
+        size_bytes = serializers.IntegerField()
+        parameters = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(tags=TAGS, responses=OutputSerializer(many=True), operation_id="runs_base_models")
+    def get(self, request: Request) -> Response:
+        if not researcher_projects(user=request.user).exists():
+            raise PermissionDenied("Only researchers of a project (and admins) train reward models.")
+        return Response(self.OutputSerializer(base_model_choices(user=request.user), many=True).data)
 
 
 class RunDetailApi(APIView):

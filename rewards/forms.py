@@ -3,7 +3,14 @@ from __future__ import annotations
 from django import forms
 
 from annotation.models import Judge, Project
-from rewards.training import LOSS_NAMES, default_base_model_path
+from rewards.services.base_models import (
+    ALLOWED_FORMS,
+    DEFAULT_BASE_MODEL,
+    BaseModelRefused,
+    base_model_choices,
+    base_model_resolve,
+)
+from rewards.training import LOSS_NAMES
 
 LOSS_LABELS = {
     "bradley_terry": "Bradley-Terry (pairs induced from every ordering)",
@@ -29,8 +36,14 @@ class TrainingRunForm(forms.Form):
         help_text="Active judgments of these judges are the training data.",
     )
     loss = forms.ChoiceField(choices=[(name, LOSS_LABELS.get(name, name)) for name in LOSS_NAMES])
-    base_model = forms.CharField(
-        max_length=1024, help_text="A local path any AutoModelForSequenceClassification loads (default: MiniLM-L6)."
+    # A reference from the picker (shipped:..., cache:..., run:...), rendered by the template as a table of choices.
+    base_model = forms.CharField(required=False, max_length=300, widget=forms.RadioSelect)
+    hub_model = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Or a Hugging Face hub name (advanced)",
+        help_text="e.g. sentence-transformers/all-MiniLM-L12-v2. Loaded from this host's Hugging Face cache only: "
+        "the server never downloads, so download it on the host first.",
     )
     epochs = forms.FloatField(min_value=0.01, max_value=100, initial=1)
     batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16)
@@ -58,10 +71,30 @@ class TrainingRunForm(forms.Form):
     eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
     max_steps = forms.IntegerField(required=False, min_value=1, help_text="Stop after this many steps (optional).")
 
-    def __init__(self, *args: object, projects=None, **kwargs: object) -> None:  # noqa: ANN001
+    def __init__(self, *args: object, projects=None, user=None, **kwargs: object) -> None:  # noqa: ANN001
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.user = user
         self.fields["projects"].queryset = projects if projects is not None else Project.objects.none()
-        self.fields["base_model"].initial = default_base_model_path()
+        self.fields["base_model"].initial = DEFAULT_BASE_MODEL
+        self.base_model_choices = base_model_choices(user=user) if user is not None else []
+        self.fields["base_model"].widget.choices = [(c.reference, c.label) for c in self.base_model_choices]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        hub = (cleaned.get("hub_model") or "").strip()
+        field = "hub_model" if hub else "base_model"
+        reference = f"hub:{hub.removeprefix('hub:')}" if hub else (cleaned.get("base_model") or DEFAULT_BASE_MODEL)
+        try:
+            base_model_resolve(user=self.user, reference=reference)  # the permission check; again at launch
+        except BaseModelRefused as error:
+            self.add_error(field, error.message)
+        cleaned["base_model"] = reference
+        return cleaned
+
+    def selected_base_model(self) -> str:
+        return str(self["base_model"].value() or DEFAULT_BASE_MODEL)
+
+    allowed_forms = ALLOWED_FORMS
 
     def clean_list_pairs(self) -> str:
         return self.cleaned_data.get("list_pairs") or "together"

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from annotation.models import Membership, Project
 from annotation.selectors import User
-from rewards.models import RunMetric, TrainingRun
+from rewards.models import JobStatus, RunMetric, TrainingRun
 from workbench.exceptions import NotFound
 
 
@@ -55,6 +55,52 @@ HEADLINE_METRICS = (
 )
 
 
+LIST_METRICS = frozenset({"ranking_accuracy", "kendall_tau", "ndcg", "top1_accuracy"})
+
+
+def has_lists(metrics: dict) -> bool:
+    """Whether the evaluated data held lists of 3+ replies: only then do the list metrics say anything (on pairs,
+    Kendall τ, NDCG and top-1 merely restate pairwise accuracy). `ranking_accuracy` exists only for such lists."""
+    return bool(metrics.get("ranking_accuracy"))
+
+
 def metric_rows(metrics: dict) -> list[tuple[str, dict]]:
-    """(label, {value, low, high}) for each headline number present, in a fixed order, for the metrics tables."""
-    return [(label, metrics[key]) for key, label in HEADLINE_METRICS if metrics.get(key)]
+    """(label, {value, low, high}) for each headline number that applies, in a fixed order, for the metrics
+    tables: the list metrics only when the data had lists of 3+ replies."""
+    lists = has_lists(metrics)
+    return [
+        (label, metrics[key])
+        for key, label in HEADLINE_METRICS
+        if metrics.get(key) and (lists or key not in LIST_METRICS)
+    ]
+
+
+CHANCE = 0.5
+# Loss "did not move": the mean of its last tenth within this fraction of the mean of its first tenth.
+FLAT_LOSS_TOLERANCE = 0.01
+
+
+def run_warnings(*, run: TrainingRun, curves: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """Plain sentences for a finished run whose model may have learned nothing: the held-out accuracy interval
+    includes chance, or the training loss stayed where it started."""
+    if run.status != JobStatus.SUCCEEDED:
+        return []
+    out = []
+    accuracy = (run.metrics or {}).get("accuracy") or {}
+    if accuracy and accuracy.get("low") is not None and accuracy["low"] <= CHANCE <= accuracy["high"]:
+        out.append(
+            f"Held-out accuracy is {accuracy['value']:.3f} with a 95% interval of {accuracy['low']:.2f} to "
+            f"{accuracy['high']:.2f}, which includes 0.5: on this evaluation the model cannot be told apart from "
+            "guessing. Do not use it as a judge yet: more data, more epochs or another learning rate may help."
+        )
+    losses = [value for _step, value in curves.get("loss", [])]
+    if len(losses) >= 2:
+        window = max(1, len(losses) // 10)
+        first = sum(losses[:window]) / window
+        last = sum(losses[-window:]) / window
+        if abs(first - last) <= FLAT_LOSS_TOLERANCE * max(abs(first), 1e-8):
+            out.append(
+                f"The training loss did not move ({first:.3f} at the start, {last:.3f} at the end): the model "
+                "learned nothing from this data with these settings."
+            )
+    return out

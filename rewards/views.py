@@ -3,15 +3,13 @@ evaluate on another project, score a project as a judge. Thin: selectors check, 
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,7 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rewards.charts import line_chart, reliability_diagram
 from rewards.forms import ProjectChoiceForm, TrainingRunForm
 from rewards.models import Evaluation, ScoringJob, TrainingRun
-from rewards.selectors import metric_rows, researcher_projects, run_curves, run_get, run_list_for_user
+from rewards.selectors import (
+    has_lists,
+    metric_rows,
+    researcher_projects,
+    run_curves,
+    run_get,
+    run_list_for_user,
+    run_warnings,
+)
+from rewards.services.base_models import scrub_config, scrub_paths
+from rewards.services.downloads import zip_stream
 from rewards.services.runs import (
     DEFAULT_JUDGE_KINDS,
     config_from,
@@ -48,7 +56,8 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if not projects.exists():
         raise PermissionDenied("Only researchers of a project (and admins) train reward models.")
     initial = {"projects": projects.filter(slug=request.GET.get("project", "")).values_list("pk", flat=True)}
-    form = TrainingRunForm(request.POST if request.method == "POST" else None, projects=projects, initial=initial)
+    data = request.POST if request.method == "POST" else None
+    form = TrainingRunForm(data, projects=projects, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             run = training_run_create(
@@ -75,6 +84,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     smooth = max(1, len(curves.get("loss", [])) // 40)
     context = {
         "run": run,
+        # What the page shows of the run: its base model as a reference, no server path anywhere.
+        "config": scrub_config(run.config),
+        "error": scrub_paths(run.error),
         "loss_chart": mark_safe(line_chart({"loss": curves.get("loss", [])}, title="Training loss", smooth=smooth)),  # noqa: S308
         "accuracy_chart": mark_safe(  # noqa: S308 - built by rewards.charts, every label escaped
             line_chart(
@@ -92,12 +104,18 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     held_out = next((e for e in evaluations if e.held_out), None)
     for evaluation in evaluations:
         evaluation.rows = metric_rows(evaluation.metrics)  # type: ignore[attr-defined]
+        evaluation.error = scrub_paths(evaluation.error)
+    scoring_jobs = list(ScoringJob.objects.filter(run=run).select_related("project"))
+    for job in scoring_jobs:
+        job.error = scrub_paths(job.error)
     context.update(
         held_out_rows=metric_rows(run.metrics),
+        pairs_only=bool(run.metrics) and not has_lists(run.metrics),
+        warnings=run_warnings(run=run, curves=curves),
         evaluations=[e for e in evaluations if not e.held_out],
         held_out=held_out,
         reliability=mark_safe(reliability_diagram(run.metrics.get("reliability", []))) if run.metrics else "",  # noqa: S308
-        scoring_jobs=ScoringJob.objects.filter(run=run).select_related("project"),
+        scoring_jobs=scoring_jobs,
         project_form=ProjectChoiceForm(projects=projects),
     )
     return render(request, "rewards/run_detail.html", context)
@@ -140,14 +158,11 @@ def run_download(request: HttpRequest, run_id: int) -> HttpResponse:
     if not run.artifact_dir:
         raise ApplicationError("This run has no trained model to download yet.")
     folder = Path(settings.DATA_DIR) / run.artifact_dir
-    buffer = io.BytesIO()
-    # Stored, not deflated: safetensors weights barely compress, and this keeps the request short.
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, arcname=f"reward-model-run-{run.pk}/{path.relative_to(folder)}")
-    buffer.seek(0)
-    return FileResponse(buffer, as_attachment=True, filename=f"reward-model-run-{run.pk}.zip")
+    name = f"reward-model-run-{run.pk}"
+    # Streamed: the zip is written as the client reads it, from the files on disk, one chunk at a time.
+    response = StreamingHttpResponse(zip_stream(folder, name), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+    return response
 
 
 def _project_choice(request: HttpRequest) -> ProjectChoiceForm:

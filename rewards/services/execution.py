@@ -19,9 +19,11 @@ from django.utils import timezone
 from annotation.models import Judge
 from annotation.services.scored_judgments import reward_model_judge_get_or_create
 from rewards.models import Evaluation, JobStatus, PairScore, RunMetric, TrainingRun
+from rewards.services.base_models import resolve_for_run
 from rewards.services.examples import load_examples, source_for
 from rewards.services.runs import HEARTBEAT_SECONDS, artifact_root
 from rewards.training import TrainingConfig, split_by_group
+from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 2.0
@@ -103,6 +105,11 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
     heartbeat.start()
     try:
         _train(run)
+    except ApplicationError as error:  # a refusal (e.g. the base model): its reason is the whole story
+        logger.warning("training run %s refused: %s", run_id, error.message)
+        TrainingRun.objects.filter(pk=run_id).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=error.message
+        )
     except Exception as error:  # every failure ends visibly on the row, with the reason
         logger.exception("training run %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id).update(
@@ -119,6 +126,10 @@ def _train(run: TrainingRun) -> None:
     from rewards.training import train  # torch: only in the worker
 
     config = TrainingConfig.from_dict(run.config)
+    # Checked again here, against the user who launched the run: membership may have changed since, and a config
+    # from before references may hold a raw path. The config keeps the reference; only `train` sees the folder.
+    reference, base_model_path = resolve_for_run(run)
+    config = config.replace(base_model=reference)
     if config.num_threads is None and not _has_cuda():
         # Two busy cores: torch's default thread count runs several times slower than one thread here.
         config = config.replace(num_threads=settings.WORKBENCH_TORCH_THREADS)
@@ -131,7 +142,10 @@ def _train(run: TrainingRun) -> None:
         raise ValueError("No training data: no active judgments from the chosen judges in these projects.")
     output_dir = artifact_root() / str(run.pk) / f"attempt-{run.attempt}"
     reporter = _Reporter(run.pk)
-    result = train(config, train_set, held_out, reporter.progress, reporter.should_stop, output_dir=output_dir)
+    result = train(
+        config, train_set, held_out, reporter.progress, reporter.should_stop,
+        output_dir=output_dir, base_model_path=str(base_model_path),
+    )  # fmt: skip
     reporter.flush()
     if result.status == "cancelled":
         TrainingRun.objects.filter(pk=run.pk).update(
@@ -141,6 +155,7 @@ def _train(run: TrainingRun) -> None:
     summary = result.to_dict()
     metrics = summary.pop("metrics") or {}
     summary.pop("history", None)
+    summary["artifact_dir"] = str(output_dir.relative_to(settings.DATA_DIR))  # never a server path on the row
     stats["truncation"] = result.truncation
     with transaction.atomic():
         judge = reward_model_judge(run)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation.models import Judge, Project
 from rewards.models import JobStatus, RunMetric, TrainingRun
+from rewards.services.base_models import DEFAULT_BASE_MODEL, base_model_parse, base_model_resolve
 from rewards.training import TrainingConfig
 from workbench.exceptions import ApplicationError, Conflict
 
@@ -30,13 +31,14 @@ def _enqueue(run: TrainingRun) -> None:
 
 
 def config_from(values: dict[str, object]) -> TrainingConfig:
-    """A TrainingConfig from user input; a bad value becomes a 400 naming it (TrainingConfig raises ValueError)."""
+    values = {"base_model": DEFAULT_BASE_MODEL} | {k: v for k, v in values.items() if k != "base_model" or v}
+    """A TrainingConfig from user input; a bad value becomes a 400 naming it (TrainingConfig raises ValueError).
+    The base model is a reference (rewards.services.base_models); empty means the shipped MiniLM."""
     try:
         config = TrainingConfig.from_dict(values)
     except (TypeError, ValueError) as error:
         raise ApplicationError(f"Invalid training settings: {error}") from error
-    if not Path(config.base_model).exists():
-        raise ApplicationError(f"The base model path {config.base_model!r} does not exist on this machine.")
+    base_model_parse(config.base_model)  # a reference, never a path: resolved with the user's permission at launch
     return config
 
 
@@ -56,6 +58,7 @@ def training_run_create(
     unknown = set(judge_kinds) - set(Judge.Kind.values)
     if not judge_kinds or unknown:
         raise ApplicationError(f"Judge kinds must be some of {', '.join(Judge.Kind.values)}.")
+    base_model_resolve(user=user, reference=config.base_model)  # checked again on the worker
     run = TrainingRun.objects.create(
         name=name.strip()[:200],
         created_by=user,

@@ -19,7 +19,7 @@ from workbench.tokens import api_token_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model: str) -> None:
+def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model_ref: str) -> None:
     project = ProjectFactory(slug="api-rm")
     researcher = MembershipFactory(
         project=project, role=Membership.Role.RESEARCHER, user=UserFactory(username="r")
@@ -30,7 +30,8 @@ def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model: str) 
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     bad = client.post("/api/v1/runs/create/", {"projects": ["api-rm"], "base_model": "/nowhere"}, format="json")
-    assert bad.status_code == 400 and "does not exist" in bad.json()["error"]["message"]
+    assert bad.status_code == 400 and "not a model reference" in bad.json()["error"]["message"]
+    assert bad.json()["error"]["details"]["field"] == "base_model"
     wrong = client.post("/api/v1/runs/create/", {"projects": ["api-rm"], "batch_size": 0}, format="json")
     assert wrong.status_code == 400 and "batch_size" in str(wrong.json()["error"]["details"])
     unknown = client.post("/api/v1/runs/create/", {"projects": ["api-rm"], "list_pairs": "sometimes"}, format="json")
@@ -39,7 +40,7 @@ def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model: str) 
     refused = client.post("/api/v1/runs/create/", clash, format="json")
     assert refused.status_code == 400 and "whole orderings" in refused.json()["error"]["message"]
 
-    body = {"projects": ["api-rm"], "base_model": tiny_model, "max_length": 64, "batch_size": 8, "epochs": 1,
+    body = {"projects": ["api-rm"], "base_model": tiny_model_ref, "max_length": 64, "batch_size": 8, "epochs": 1,
             "learning_rate": 0.002, "loss": "plackett_luce", "eval_fraction": 0.25}  # fmt: skip
     created = client.post("/api/v1/runs/create/", body, format="json")
     assert created.status_code == 201, created.content

@@ -21,7 +21,7 @@ from rewards.services.execution import training_run_execute
 from rewards.services.runs import config_from, training_run_cancel, training_run_create, training_run_restart
 from rewards.services.scoring import evaluation_create, evaluation_run, scoring_job_create, scoring_job_run
 from tests.factories import ProjectFactory
-from tests.rewards.conftest import keyword_pairs_file
+from tests.rewards.conftest import install_in_hf_cache, keyword_pairs_file
 from workbench.exceptions import ApplicationError, Conflict
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,9 +41,9 @@ def make_run(project, model: str, **config) -> TrainingRun:
     return training_run_create(user=None, projects=[project], config=config_from(values), enqueue=False)
 
 
-def test_a_run_trains_evaluates_and_becomes_a_judge(tmp_path: Path, tiny_model: str) -> None:
+def test_a_run_trains_evaluates_and_becomes_a_judge(tmp_path: Path, tiny_model_ref: str) -> None:
     project = project_with_pairs(tmp_path, "learn")
-    run = training_run_execute(run_id=make_run(project, tiny_model).pk)
+    run = training_run_execute(run_id=make_run(project, tiny_model_ref).pk)
     assert run.status == JobStatus.SUCCEEDED, run.error
     assert run.data_stats["examples"] == 60 and run.data_stats["held_out"] > 0
     assert run.step == run.total_steps > 0 and run.dataset_fingerprint
@@ -63,9 +63,9 @@ def test_a_run_trains_evaluates_and_becomes_a_judge(tmp_path: Path, tiny_model: 
     assert (Path(settings.DATA_DIR) / run.artifact_dir / "README.md").exists()
 
 
-def test_cancel_stops_within_one_step(tmp_path: Path, tiny_model: str) -> None:
+def test_cancel_stops_within_one_step(tmp_path: Path, tiny_model_ref: str) -> None:
     project = project_with_pairs(tmp_path, "cancel", n=200)
-    run = make_run(project, tiny_model, epochs=30, batch_size=2)
+    run = make_run(project, tiny_model_ref, epochs=30, batch_size=2)
     worker = threading.Thread(target=training_run_execute, kwargs={"run_id": run.pk})
     worker.start()
     deadline = time.monotonic() + 60
@@ -87,23 +87,25 @@ def test_cancel_stops_within_one_step(tmp_path: Path, tiny_model: str) -> None:
     assert restarted.status == JobStatus.QUEUED and restarted.attempt == 2 and restarted.step == 0
 
 
-def test_a_raised_error_ends_the_run_visibly(tmp_path: Path) -> None:
+def test_a_raised_error_ends_the_run_visibly(tmp_path: Path, tiny_hf_cache: Path, monkeypatch) -> None:  # noqa: ANN001
     project = project_with_pairs(tmp_path, "broken", n=20)
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()
     (not_a_model / "config.json").write_text("{}")
-    run = training_run_execute(run_id=make_run(project, str(not_a_model)).pk)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tiny_hf_cache))
+    install_in_hf_cache(not_a_model, tiny_hf_cache, "workbench-test/not-a-model")
+    run = training_run_execute(run_id=make_run(project, "cache:workbench-test/not-a-model").pk)
     assert run.status == JobStatus.FAILED and run.finished_at
     assert run.error.splitlines()[0]  # the exception's type and message first, then the traceback tail
-    with pytest.raises(ApplicationError, match="does not exist"):
+    with pytest.raises(ApplicationError, match="not a model reference"):
         config_from({"base_model": str(tmp_path / "missing")})
     with pytest.raises(ApplicationError, match="Invalid training settings"):
-        config_from({"base_model": str(not_a_model), "learning_rate": -1})
+        config_from({"base_model": "shipped:all-minilm-l6-v2", "learning_rate": -1})
 
 
-def test_scoring_writes_the_models_judgments_once(tmp_path: Path, tiny_model: str) -> None:
+def test_scoring_writes_the_models_judgments_once(tmp_path: Path, tiny_model_ref: str) -> None:
     project = project_with_pairs(tmp_path, "score", n=30)
-    run = training_run_execute(run_id=make_run(project, tiny_model, epochs=1).pk)
+    run = training_run_execute(run_id=make_run(project, tiny_model_ref, epochs=1).pk)
     other = project_with_pairs(tmp_path, "other", n=12)
     job = scoring_job_create(run=run, project=other)
     scoring_job_run(job_id=job.pk)
@@ -125,10 +127,10 @@ def test_scoring_writes_the_models_judgments_once(tmp_path: Path, tiny_model: st
     assert PairScore.objects.filter(evaluation=evaluation).count() == 12
 
 
-def test_the_command_prints_run_id_and_artifact(tmp_path: Path, tiny_model: str) -> None:
+def test_the_command_prints_run_id_and_artifact(tmp_path: Path, tiny_model_ref: str) -> None:
     project_with_pairs(tmp_path, "cli", n=24)
     out = StringIO()
-    call_command("train_reward_model", "--project", "cli", "--base-model", tiny_model, "--max-length", "64",
+    call_command("train_reward_model", "--project", "cli", "--base-model", tiny_model_ref, "--max-length", "64",
                  "--epochs", "1", "--batch-size", "8", stdout=out)  # fmt: skip
     lines = out.getvalue().splitlines()
     run_id = int(lines[0].split()[1])

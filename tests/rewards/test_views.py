@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(tmp_path: Path, tiny_model: str) -> dict:
+def world(tmp_path: Path, tiny_model_ref: str) -> dict:
     project = ProjectFactory(slug="rm")
     other = ProjectFactory(slug="elsewhere")
     data = tmp_path / "pairs.jsonl"
@@ -32,7 +32,7 @@ def world(tmp_path: Path, tiny_model: str) -> dict:
         "annotator": MembershipFactory(project=project, role=Membership.Role.ANNOTATOR, user__username="ann").user,
         "outsider": MembershipFactory(project=other, role=Membership.Role.RESEARCHER, user__username="out").user,
     }
-    config = config_from({"base_model": tiny_model, "max_length": 32})
+    config = config_from({"base_model": tiny_model_ref, "max_length": 32})
     running = training_run_create(user=None, projects=[project], config=config, enqueue=False)
     done = training_run_create(user=None, projects=[project], config=config, enqueue=False)
     artifact = Path(settings.DATA_DIR) / "runs" / str(done.pk) / "attempt-1"
@@ -82,12 +82,12 @@ def test_the_matrix_covers_every_url() -> None:
     assert not missing, f"add these URLs to the permission matrix: {sorted(missing)}"
 
 
-def test_launch_form_creates_a_queued_run_and_refuses_bad_settings(world: dict, tiny_model: str) -> None:
+def test_launch_form_creates_a_queued_run_and_refuses_bad_settings(world: dict, tiny_model_ref: str) -> None:
     client = client_for(world, "researcher")
     fields = {"projects": [world["project"].pk], "judge_kinds": ["imported"], "loss": "plackett_luce",
-              "base_model": tiny_model, "epochs": "1", "batch_size": "4", "max_length": "64", "learning_rate": "0.001",
-              "truncation_side": "left", "warmup_ratio": "0", "weight_decay": "0", "grad_accum": "1", "seed": "3",
-              "precision": "fp32", "eval_fraction": "0.2"}  # fmt: skip
+              "base_model": tiny_model_ref, "epochs": "1", "batch_size": "4", "max_length": "64",
+              "learning_rate": "0.001", "truncation_side": "left", "warmup_ratio": "0", "weight_decay": "0",
+              "grad_accum": "1", "seed": "3", "precision": "fp32", "eval_fraction": "0.2"}  # fmt: skip
     response = client.post(reverse("rewards:run_new"), fields)
     assert response.status_code == 302
     run = TrainingRun.objects.latest("id")
@@ -98,7 +98,7 @@ def test_launch_form_creates_a_queued_run_and_refuses_bad_settings(world: dict, 
     html = bad.content.decode()
     assert "Ensure this value is greater than or equal to 1" in html
     other = client.post(reverse("rewards:run_new"), fields | {"base_model": "/nowhere"})
-    assert other.status_code == 400 and "does not exist on this machine" in other.content.decode()
+    assert other.status_code == 400 and "is not a model reference" in other.content.decode()
     # Shuffled list pairs go with a pairwise loss; with Plackett-Luce the settings are refused with the reason.
     shuffled = client.post(reverse("rewards:run_new"), fields | {"loss": "bradley_terry", "list_pairs": "shuffled"})
     assert shuffled.status_code == 302 and TrainingRun.objects.latest("id").config["list_pairs"] == "shuffled"

@@ -42,12 +42,14 @@ def wait(run: TrainingRun, condition, worker, timeout: float = 120) -> TrainingR
 
 @pytest.mark.worker
 @pytest.mark.slow
-def test_a_killed_worker_leaves_a_failed_run_that_restarts(transactional_db, tmp_path: Path, tiny_model: str) -> None:
+def test_a_killed_worker_leaves_a_failed_run_that_restarts(
+    transactional_db, tmp_path: Path, tiny_model_ref: str
+) -> None:
     project = ProjectFactory(slug="lost")
     import_file(project=project, path=keyword_pairs_file(tmp_path / "pairs.jsonl", 120), options={"judge": "src"})
     # Long enough (~400 optimiser steps) that even a fast machine is still training when the kill comes; progress
     # reaches the row every couple of seconds, so the kill waits for the first one rather than a step count.
-    config = config_from({"base_model": tiny_model, "max_length": 64, "batch_size": 2, "epochs": 8,
+    config = config_from({"base_model": tiny_model_ref, "max_length": 64, "batch_size": 2, "epochs": 8,
                           "learning_rate": 2e-3, "eval_fraction": 0.2, "bootstrap_samples": 100})  # fmt: skip
     run = training_run_create(user=None, projects=[project], config=config)  # enqueued on commit
 

@@ -1,6 +1,6 @@
 """Train a reward model on a project's judgments from the command line; prints the run id and the artifact path.
 
-    python manage.py train_reward_model --project SLUG [--project SLUG2] [--base-model PATH] [--loss NAME]
+    python manage.py train_reward_model --project SLUG [--project SLUG2] [--base-model REF] [--user NAME] [--loss NAME]
         [--epochs N] [--max-length N] [--batch-size N] [--lr X] [--seed N] [--judge-kinds human,imported] ...
 
 Runs in this process by default (the run is recorded and shown in the app like any other); `--queue` sends it to
@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Project
 from rewards.models import JobStatus
+from rewards.services.base_models import ALLOWED_FORMS, DEFAULT_BASE_MODEL
 from rewards.services.execution import training_run_execute
 from rewards.services.runs import config_from, training_run_create
-from rewards.training import FIELD_CHOICES, default_base_model_path
+from rewards.training import FIELD_CHOICES
 from workbench.exceptions import ApplicationError
 
 
@@ -30,7 +32,14 @@ class Command(BaseCommand):
         parser.add_argument("--project", action="append", required=True, help="project slug (repeatable)")
         parser.add_argument("--name", default="")
         parser.add_argument("--judge-kinds", default="human,imported", help="comma-separated judge kinds")
-        parser.add_argument("--base-model", default=None, help="local model path (default: offline MiniLM-L6)")
+        parser.add_argument(
+            "--base-model",
+            default=DEFAULT_BASE_MODEL,
+            help=f"a reference: {ALLOWED_FORMS} (default: {DEFAULT_BASE_MODEL}); never a path",
+        )
+        parser.add_argument(
+            "--user", default=None, help="launch as this user: their access is checked (needed for run:<id>)"
+        )
         parser.add_argument("--loss", default="bradley_terry", choices=FIELD_CHOICES["loss"])
         parser.add_argument("--epochs", type=float, default=1.0)
         parser.add_argument("--max-length", type=int, default=256)
@@ -60,7 +69,7 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"no such project: {', '.join(sorted(missing))}")
         values = {
-            "base_model": options["base_model"] or default_base_model_path(),
+            "base_model": options["base_model"],
             "loss": options["loss"], "epochs": options["epochs"], "max_length": options["max_length"],
             "batch_size": options["batch_size"], "learning_rate": options["lr"], "seed": options["seed"],
             "eval_fraction": options["eval_fraction"], "max_steps": options["max_steps"],
@@ -69,9 +78,14 @@ class Command(BaseCommand):
             "epsilon": options["epsilon"], "lora": options["lora"], "precision": options["precision"],
             "list_pairs": options["list_pairs"],
         }  # fmt: skip
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"no such user: {options['user']}")
         try:
             run = training_run_create(
-                user=None,
+                user=user,
                 projects=projects,
                 config=config_from(values),
                 judge_kinds=[k.strip() for k in options["judge_kinds"].split(",") if k.strip()],
@@ -90,7 +104,7 @@ class Command(BaseCommand):
                 f"run {run.pk if run else '?'} ended {run.status if run else 'unclaimed'}: {run.error if run else ''}"
             )
         accuracy = (run.metrics.get("accuracy") or {}).get("value")
-        self.stdout.write(f"artifact {Path(settings.DATA_DIR) / run.artifact_dir}")
+        self.stdout.write(f"artifact {Path(settings.DATA_DIR) / run.artifact_dir}")  # the operator's own machine
         if accuracy is not None:
             interval = run.metrics["accuracy"]
             self.stdout.write(f"held-out accuracy {accuracy:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]")
