@@ -70,10 +70,11 @@ class ComparisonAdmin(admin.ModelAdmin):
 
 @admin.register(Judge)
 class JudgeAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "user"]
-    list_filter = ["kind"]
+    list_display = ["name", "kind", "project", "user"]
+    list_filter = ["kind", "project"]
     search_fields = ["name"]
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "project"]
+    list_select_related = ["project", "user"]
 
 
 class PlacementInline(admin.TabularInline):
@@ -84,7 +85,7 @@ class PlacementInline(admin.TabularInline):
 
 @admin.register(Judgment)
 class JudgmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "judge", "comparison", "source", "status", "created_at"]
+    list_display = ["id", "project", "judge", "comparison", "order_key", "source", "status", "created_at"]
     list_filter = ["status", "source", "judge__kind", "project"]
     raw_id_fields = ["comparison", "judge", "project", "import_job"]
     inlines = [PlacementInline]

@@ -179,22 +179,36 @@ class ComparisonResponse(models.Model):
 
 
 class Judge(BaseModel):
+    """Anything that orders responses, in one project: judges are scoped to their project, so two projects can each
+    have an "annotator1", and nothing about one project's judges (names, kinds, client tokens) shows in another.
+    A person has one human judge per project they judge in (`user` set); names starting `human:` are the system's."""
+
     class Kind(models.TextChoices):
         HUMAN = "human", "Human"
         REWARD_MODEL = "reward_model", "Reward model"
         LLM = "llm", "LLM judge"
+        REFERENCE = "reference", "Reference"
         IMPORTED = "imported", "Imported source"
 
+    RESERVED_PREFIX = "human:"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judges", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
-    name = models.CharField(max_length=200, unique=True)
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="judge"
+    name = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="judges"
     )
     description = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="judge_unique_name_per_project"),
+            models.UniqueConstraint(
+                fields=["project", "user"], condition=Q(user__isnull=False), name="judge_one_per_user_per_project"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
@@ -235,10 +249,16 @@ class Judgment(BaseModel):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         EXCLUDED = "excluded", "Excluded"
+        # The judge was asked and gave no usable verdict (an LLM's unparsable output): no placements, never active,
+        # so everything that reads active judgments (exports, training, agreement, the queue) ignores it, while
+        # coverage and the both-order metrics can count it.
+        NO_VERDICT = "no_verdict", "No verdict"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
-    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="judgments", db_index=False)
+    # RESTRICT, not PROTECT: a judge with judgments cannot be deleted alone, but deleting its project (which cascades
+    # to both) works.
+    judge = models.ForeignKey(Judge, on_delete=models.RESTRICT, related_name="judgments", db_index=False)
     strength = models.SmallIntegerField(
         null=True, blank=True, help_text="Index into the strength scale; for imports, the margin."
     )
@@ -246,6 +266,14 @@ class Judgment(BaseModel):
     criteria = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
     shown_order = models.JSONField(default=list, blank=True, help_text="Response ids in the order they were shown.")
+    order_key = models.CharField(
+        max_length=512,
+        blank=True,
+        default="",
+        help_text="For judges that see a comparison in several orders (LLM judges, reward models): the shown order's "
+        "response ids joined by commas, so each order keeps its own judgment; empty for human judges and unknown "
+        "orders (one judgment per comparison).",
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -256,8 +284,17 @@ class Judgment(BaseModel):
     class Meta:
         ordering = ["id"]
         constraints = [
+            # One outcome (an active judgment or a recorded "no verdict") per judge, comparison and shown order; a
+            # judgment without an order key (every human judgment, unknown orders) is one per judge and comparison.
             models.UniqueConstraint(
-                fields=["judge", "comparison"], condition=Q(status="active"), name="judgment_one_active_per_judge"
+                fields=["judge", "comparison"],
+                condition=Q(status__in=["active", "no_verdict"], order_key=""),
+                name="judgment_one_active_per_judge",
+            ),
+            models.UniqueConstraint(
+                fields=["judge", "comparison", "order_key"],
+                condition=Q(status__in=["active", "no_verdict"]) & ~Q(order_key=""),
+                name="judgment_one_active_per_judge_order",
             ),
             models.UniqueConstraint(
                 fields=["judge", "client_token"],

@@ -43,6 +43,8 @@ class ResponseIn:
     generator: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     conversation: list[dict[str, str]] | None = None
+    # Where the row wrote this response (`responses[2]`), so errors found later name the user's field.
+    source_field: str = ""
 
 
 @dataclass
@@ -69,8 +71,15 @@ class JudgmentIn:
     criteria: dict[str, Any] = field(default_factory=dict)
     rationale: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int | None = None
     # Canonical response order of the comparison (A, B, ...); defaults to the ranking flattened.
     comparison_order: list[str] | None = None
+    # The order the judge saw the responses in (response external ids), when the source says; a judge that saw a
+    # comparison in both orders has one judgment per order. None: unknown.
+    shown_order: list[str] | None = None
+    # The judge was asked and gave no usable verdict (unparsable output): `ranking` is empty, and the judgment is
+    # stored with status "no_verdict" so coverage counts it.
+    no_verdict: bool = False
 
     def response_ids(self) -> list[str]:
         if self.comparison_order is not None:
@@ -106,6 +115,21 @@ def content_id(value: Any, prefix: str) -> str:
     if payload is None:
         payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
     return f"{prefix}{hashlib.blake2b(payload, digest_size=10).hexdigest()}"
+
+
+def response_content_id(
+    text: str, *, generator: str = "", conversation: list[dict[str, str]] | None = None, occurrence: int = 0
+) -> str:
+    """The content-derived id of a response without one. The generator is part of its identity (the same text from
+    two models is two responses, each keeping its generator), and `occurrence` tells apart identical responses in
+    one row (1 for the second copy, ...). Without a generator, conversation or occurrence it is the id TRL and HH
+    rows always had; migration 0004 re-keyed stored responses to this spelling."""
+    value: list[Any] = [text] if conversation is None else [text, conversation]
+    if generator:
+        value.append({"generator": generator})
+    if occurrence:
+        value.append({"occurrence": occurrence})
+    return content_id(value, "r-")
 
 
 # Bytes that json.dumps(ensure_ascii=False) escapes: control characters, the quote and the backslash.

@@ -36,8 +36,11 @@ class ItemValidator:
         self.id_field = id_field
         self._prompt_content: dict[int, tuple[int, int]] = {}  # hash(prompt id) -> (hash(content), row)
         self._response_content: dict[int, tuple[int, int]] = {}
-        self._judgment_rows: dict[int, int] = {}  # hash(judge, prompt, response set) -> first row
-        self._judge_kinds: dict[str, str] = dict(Judge.objects.values_list("name", "kind"))
+        self._judgment_rows: dict[int, int] = {}  # hash(judge, prompt, response set, shown order) -> first row
+        self._order_given: dict[int, tuple[bool, int]] = {}  # hash(judge, prompt, response set) -> (ordered, row)
+        # This project's judges only: another project's judge of the same name is another judge, and nothing about
+        # it (not even that it exists) may show in this project's messages.
+        self._judge_kinds: dict[str, str] = dict(Judge.objects.filter(project=project).values_list("name", "kind"))
         self._project_has_prompts = Prompt.objects.filter(project=project).exists()
         # Existing prompts/responses, fetched lazily per batch of referenced ids.
         self._pending: list[tuple[int, ImportItem]] = []
@@ -51,7 +54,9 @@ class ItemValidator:
             raise RowError("prompt", "missing")
         response_ids = [r.external_id for r in item.responses]
         if len(set(response_ids)) != len(response_ids):
-            raise RowError("responses", "two responses of this row have the same id")
+            index = next(i for i, rid in enumerate(response_ids) if rid in response_ids[:i])
+            where = item.responses[index].source_field or f"responses[{index}]"
+            raise RowError(f"{where}.id", f"repeats the id {response_ids[index]!r} of an earlier response")
         for response in item.responses:
             if not response.external_id or len(response.external_id) > MAX_EXTERNAL_ID:
                 raise RowError("responses", f"response id must be 1-{MAX_EXTERNAL_ID} characters")
@@ -60,8 +65,9 @@ class ItemValidator:
                 content = _hash64(response.text, response.conversation)
                 first = self._response_content.setdefault(key, (content, row))
                 if first[0] != content:
+                    where = f"{response.source_field}.text" if response.source_field else "responses"
                     raise RowError(
-                        "responses", f"response {response.external_id!r} has different text than at row {first[1]}"
+                        where, f"response {response.external_id!r} has different text than at row {first[1]}"
                     )
         for judgment in item.judgments:
             self._check_judgment(item, judgment, set(response_ids), row)
@@ -80,6 +86,52 @@ class ItemValidator:
             )
 
     def _check_judgment(self, item: ImportItem, judgment: JudgmentIn, response_ids: set[str], row: int) -> None:
+        members = judgment.response_ids()
+        if judgment.no_verdict:
+            if judgment.ranking:
+                raise RowError("verdict", "a judgment without a verdict places no responses")
+            if len(set(members)) != len(members) or len(members) < 2:
+                raise RowError("responses", "a comparison needs 2 or more different responses")
+        else:
+            self._check_ranking(judgment, members)
+        if item.responses and not set(members) <= response_ids:
+            raise RowError("ranking", "refers to a response this row does not define")
+        if judgment.shown_order is not None and sorted(judgment.shown_order) != sorted(members):
+            raise RowError("shown_order", "must list each response of the comparison exactly once")
+        name = judgment.judge.name
+        if name.startswith(Judge.RESERVED_PREFIX):
+            raise RowError("judge", f"names starting {Judge.RESERVED_PREFIX!r} are reserved for annotators' own judges")
+        if not name.strip() or len(name) > 200:
+            raise RowError("judge", "a judge name must be 1-200 characters")
+        known_kind = self._judge_kinds.setdefault(name, judgment.judge.kind)
+        if known_kind != judgment.judge.kind:
+            raise RowError(
+                "judge",
+                f"judge {name!r} is of kind {known_kind!r} in this project, not {judgment.judge.kind!r} "
+                "(use another name, or --judge-kind to set the kind for the whole file)",
+            )
+        # Judges other than people keep one judgment per shown order; a person's is one per comparison.
+        order = judgment.shown_order if judgment.judge.kind != Judge.Kind.HUMAN else None
+        if judgment.judge.kind != Judge.Kind.HUMAN:
+            ordered = self._order_given.setdefault(
+                _hash64(name, item.prompt_external_id, sorted(members)), (order is not None, row)
+            )
+            if ordered[0] != (order is not None):
+                raise RowError(
+                    "shown_order",
+                    f"{name!r} judged these responses at row {ordered[1]} "
+                    f"{'with' if ordered[0] else 'without'} a shown order; give it for both or neither",
+                )
+        key = _hash64(name, item.prompt_external_id, sorted(members), order)
+        first = self._judgment_rows.setdefault(key, row)
+        if first != row:
+            shown = " in this shown order" if order is not None else ""
+            raise RowError(
+                "judge", f"duplicate: {name!r} already judged these responses of this prompt{shown} at row {first}"
+            )
+
+    @staticmethod
+    def _check_ranking(judgment: JudgmentIn, members: list[str]) -> None:
         ranked = [rid for group in judgment.ranking for rid in group]
         if any(not group for group in judgment.ranking):
             raise RowError("ranking", "has an empty group")
@@ -87,22 +139,8 @@ class ItemValidator:
             raise RowError("ranking", "places a response twice")
         if len(ranked) < 2:
             raise RowError("ranking", "orders fewer than 2 responses")
-        if sorted(judgment.response_ids()) != sorted(ranked):
+        if sorted(members) != sorted(ranked):
             raise RowError("ranking", "does not order exactly the responses of its comparison")
-        if item.responses and not set(ranked) <= response_ids:
-            raise RowError("ranking", "refers to a response this row does not define")
-        known_kind = self._judge_kinds.setdefault(judgment.judge.name, judgment.judge.kind)
-        if known_kind != judgment.judge.kind:
-            raise RowError(
-                "judge", f"judge {judgment.judge.name!r} exists as kind {known_kind!r}, not {judgment.judge.kind!r}"
-            )
-        key = _hash64(judgment.judge.name, item.prompt_external_id, sorted(ranked))
-        first = self._judgment_rows.setdefault(key, row)
-        if first != row:
-            raise RowError(
-                "judge",
-                f"duplicate: {judgment.judge.name!r} already judged these responses of this prompt at row {first}",
-            )
 
     # -- checks against the database, a batch at a time ----------------------------------------------------------
 
@@ -155,8 +193,9 @@ class ItemValidator:
             for response in item.responses:
                 text = responses.get((item.prompt_external_id, response.external_id))
                 if text is not None and text != response.text:
+                    where = f"{response.source_field}.text" if response.source_field else "responses"
                     problems.append(
-                        (row, RowError("responses", f"response {response.external_id!r} exists with different text"))
+                        (row, RowError(where, f"response {response.external_id!r} exists with different text"))
                     )
                     break
         return problems

@@ -22,6 +22,10 @@ from annotation.importers.records import ImportIssue, ImportItem, JudgmentIn
 from annotation.models import Comparison, ComparisonResponse, Judge, Judgment, Placement, Project, Prompt, Response
 
 _LOOKUP_CHUNK = 500
+# Conflicts found while writing are reported one per row up to this many (then counted), like validation errors.
+MAX_REPORTED_CONFLICTS = 100_000
+# Statuses that are a judge's outcome on a comparison: at most one per judge, comparison and shown order.
+_OUTCOMES = (Judgment.Status.ACTIVE, Judgment.Status.NO_VERDICT)
 
 
 def _dumps(value: Any) -> str:
@@ -168,6 +172,7 @@ class BulkWriter:
                 "criteria",
                 "rationale",
                 "shown_order",
+                "order_key",
                 "duration_ms",
                 "source",
                 "status",
@@ -183,9 +188,10 @@ class BulkWriter:
     # -- judges ----------------------------------------------------------------------------------------------------
 
     def judge(self, name: str, kind: str) -> Judge:
+        """The project's judge of this name (judges are per project), made on first use."""
         judge = self._judges.get(name)
         if judge is None:
-            judge, created = Judge.objects.get_or_create(name=name, defaults={"kind": kind})
+            judge, created = Judge.objects.get_or_create(project=self.project, name=name, defaults={"kind": kind})
             self.stats.judges_created += int(created)
             self._judges[name] = judge
         return judge
@@ -278,45 +284,47 @@ class BulkWriter:
 
         comparison_ids = self._write_comparisons([(p, order) for _, _, p, order, _ in resolved])
 
-        candidates: list[tuple[int, JudgmentIn, int, int, dict[str, int]]] = []
+        candidates: list[tuple[int, JudgmentIn, int, Judge, dict[str, int]]] = []
         for row_number, judgment, prompt_id, order, local in resolved:
             comparison_id = comparison_ids[(prompt_id, Comparison.key_for(order))]
             judge = self.judge(judgment.judge.name, judgment.judge.kind)
-            candidates.append((row_number, judgment, comparison_id, judge.pk, local))
+            candidates.append((row_number, judgment, comparison_id, judge, local))
 
         existing = self._existing_rankings({c for _, _, c, _, _ in candidates})
         new_ids = self._judgments.reserve_ids(len(candidates))
         judgment_rows, placements = [], []
         now, project_id, import_job_id = self._stamp, self.project.pk, self.import_job_id
-        source, status = Judgment.Source.IMPORT.value, Judgment.Status.ACTIVE.value
-        for pk, (row_number, judgment, comparison_id, judge_id, local) in zip(new_ids, candidates, strict=True):
+        source = Judgment.Source.IMPORT.value
+        for pk, (row_number, judgment, comparison_id, judge, local) in zip(new_ids, candidates, strict=True):
             ranks = {local[rid]: rank for rank, group in enumerate(judgment.ranking, start=1) for rid in group}
-            previous = existing.get((judge_id, comparison_id))
-            if previous is not None:
-                if previous == ranks:
-                    self.stats.judgments_unchanged += 1
+            shown = [local[rid] for rid in judgment.shown_order] if judgment.shown_order else []
+            # Human judgments stay one per judge and comparison whatever the order shown; other judges keep one per
+            # order they saw (an LLM judge asked both ways round).
+            order_key = ",".join(map(str, shown)) if shown and judge.kind != Judge.Kind.HUMAN else ""
+            outcome = None if judgment.no_verdict else ranks
+            clash = self._clash(existing, judge.pk, comparison_id, order_key, outcome)
+            if clash is not None:
+                if clash:
+                    self._conflict(row_number, f"judge {judgment.judge.name!r} {clash}; exclude it first to replace it")
                 else:
-                    self._conflict(
-                        row_number,
-                        f"judge {judgment.judge.name!r} already has a different active judgment of these responses "
-                        "in this project; exclude it first to replace it",
-                    )
+                    self.stats.judgments_unchanged += 1
                 continue
-            existing[(judge_id, comparison_id)] = ranks
+            existing.setdefault((judge.pk, comparison_id), {})[order_key] = outcome
             judgment_rows.append(
                 (
                     pk,
                     project_id,
                     comparison_id,
-                    judge_id,
+                    judge.pk,
                     judgment.strength,
                     judgment.margin,
                     _dumps(judgment.criteria),
                     judgment.rationale,
-                    "[]",
-                    None,
+                    _dumps(shown) if shown else "[]",
+                    order_key,
+                    judgment.duration_ms,
                     source,
-                    status,
+                    Judgment.Status.NO_VERDICT.value if judgment.no_verdict else Judgment.Status.ACTIVE.value,
                     None,
                     import_job_id,
                     _dumps(judgment.metadata),
@@ -324,6 +332,8 @@ class BulkWriter:
                     now,
                 )
             )
+            if judgment.no_verdict:
+                continue
             scores = judgment.scores or {}
             placements.extend((pk, response, ranks[response], scores.get(rid)) for rid, response in local.items())
         # One id reservation for the batch's placements (one query on PostgreSQL, not one per judgment).
@@ -359,24 +369,59 @@ class BulkWriter:
         self.stats.comparisons_created += len(rows)
         return ids
 
-    def _existing_rankings(self, comparison_ids: set[int]) -> dict[tuple[int, int], dict[int, int]]:
-        """Active judgments already stored for these comparisons: (judge, comparison) -> {response: rank}.
+    @staticmethod
+    def _clash(
+        existing: dict[tuple[int, int], dict[str, dict[int, int] | None]],
+        judge_id: int,
+        comparison_id: int,
+        order_key: str,
+        outcome: dict[int, int] | None,
+    ) -> str | None:
+        """None: nothing stored for this judge, comparison and order. "": the same outcome is stored (a re-import).
+        Otherwise why the new judgment cannot join what is stored."""
+        stored = existing.get((judge_id, comparison_id))
+        if not stored:
+            return None
+        if order_key in stored:
+            if stored[order_key] == outcome:
+                return ""
+            if order_key:
+                return "already has a different judgment of these responses in this shown order in this project"
+            return "already has a different active judgment of these responses in this project"
+        if "" in stored or (order_key == "" and stored):
+            # An order-less judgment next to ordered ones would count the same verdict twice.
+            return "already has a judgment of these responses, with the shown order given in one and not the other"
+        return None
+
+    def _existing_rankings(self, comparison_ids: set[int]) -> dict[tuple[int, int], dict[str, dict[int, int] | None]]:
+        """Outcomes already stored for these comparisons: (judge, comparison) -> {order key: {response: rank}, or
+        None for "no verdict"}.
 
         Comparisons this import created can only hold this import's judgments, and the validator already refused
-        in-file duplicates, so they are not looked up."""
-        rankings: dict[tuple[int, int], dict[int, int]] = {}
+        in-file duplicates (repeated rows are skipped by the format), so they are not looked up."""
+        outcomes: dict[tuple[int, int], dict[str, dict[int, int] | None]] = {}
         wanted = sorted(c for c in comparison_ids if not self._comparisons.created_here(c))
         if not wanted:
-            return rankings
+            return outcomes
         for chunk in _chunks(wanted):
-            rows = Placement.objects.filter(
+            judgments = Judgment.objects.filter(comparison_id__in=chunk, status__in=_OUTCOMES).values_list(
+                "id", "judge_id", "comparison_id", "order_key", "status"
+            )
+            by_id: dict[int, dict[int, int] | None] = {}
+            for pk, judge_id, comparison_id, order_key, status in judgments:
+                ranks: dict[int, int] | None = None if status == Judgment.Status.NO_VERDICT else {}
+                by_id[pk] = ranks
+                outcomes.setdefault((judge_id, comparison_id), {})[order_key] = ranks
+            placements = Placement.objects.filter(
                 judgment__comparison_id__in=chunk, judgment__status=Judgment.Status.ACTIVE
-            ).values_list("judgment__judge_id", "judgment__comparison_id", "response_id", "rank")
-            for judge_id, comparison_id, response_id, rank in rows:
-                rankings.setdefault((judge_id, comparison_id), {})[response_id] = rank
-        return rankings
+            ).values_list("judgment_id", "response_id", "rank")
+            for judgment_id, response_id, rank in placements:
+                ranks = by_id[judgment_id]
+                if ranks is not None:
+                    ranks[response_id] = rank
+        return outcomes
 
     def _conflict(self, row_number: int, message: str) -> None:
         self.stats.conflict_count += 1
-        if len(self.stats.conflicts) < 100:
+        if len(self.stats.conflicts) < MAX_REPORTED_CONFLICTS:
             self.stats.conflicts.append(ImportIssue(row_number, "judgment", message))

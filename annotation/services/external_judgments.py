@@ -22,7 +22,7 @@ from annotation.services.judgments import InvalidJudgment, Verdict, human_judge_
 from annotation.services.prompts import RowsInvalid
 from workbench.exceptions import ApplicationError, Conflict
 
-EXTERNAL_KINDS = (Judge.Kind.IMPORTED, Judge.Kind.LLM)
+EXTERNAL_KINDS = (Judge.Kind.IMPORTED, Judge.Kind.LLM, Judge.Kind.REFERENCE)
 MAX_JUDGMENTS = 1000
 
 
@@ -58,23 +58,27 @@ def _fail(field_name: str, message: str) -> InvalidJudgment:
     return InvalidJudgment(message, extra={"field": field_name})
 
 
-def judge_get_or_create_external(*, name: str, kind: str) -> Judge:
-    """The external judge called `name`, created with `kind` on first use. A name already taken by a judge of
-    another kind (a person's human judge, a reward model, or the other external kind) is refused."""
+def judge_get_or_create_external(*, project: Project, name: str, kind: str) -> Judge:
+    """The project's external judge called `name`, created with `kind` on first use. Judges are per project, so
+    the name and anything refused about it concern this project's judges only. A name already taken by a judge of
+    another kind (a reward model, an imported annotator, the other external kind) is refused; names starting
+    `human:` are reserved for annotators' own judges."""
     if kind not in EXTERNAL_KINDS:
         raise _fail("judge.kind", f"Scripts post as an external judge of kind {' or '.join(EXTERNAL_KINDS)}.")
     name = name.strip()
     if not name:
         raise _fail("judge.name", "Name the judge.")
-    judge = Judge.objects.filter(name=name).first()
+    if name.startswith(Judge.RESERVED_PREFIX):
+        raise _fail("judge.name", f"Names starting {Judge.RESERVED_PREFIX!r} are reserved for annotators' own judges.")
+    judge = Judge.objects.filter(project=project, name=name).first()
     if judge is None:
         try:
             with transaction.atomic():
-                judge = Judge.objects.create(name=name, kind=kind)
+                judge = Judge.objects.create(project=project, name=name, kind=kind)
         except IntegrityError:  # created by a concurrent first use of the same name
-            judge = Judge.objects.get(name=name)
+            judge = Judge.objects.get(project=project, name=name)
     if judge.kind != kind:
-        raise _fail("judge.kind", f"The judge {name!r} exists with kind {judge.kind!r}, not {kind!r}.")
+        raise _fail("judge.kind", f"The judge {name!r} of this project has kind {judge.kind!r}, not {kind!r}.")
     return judge
 
 
@@ -103,11 +107,11 @@ def _create_human(*, project: Project, user: AbstractBaseUser, data: JudgmentInp
         if value:
             raise _fail(name, f"{name} comes from external judges; name the judge to send it.")
     comparison = _comparison(project, data.comparison_id)  # first: a token may only find this project's judgments
-    judge = human_judge_for(user=user)
+    judge = human_judge_for(user=user, project=project)
     earlier = _earlier(judge, data)
     if earlier is not None:
         return earlier, False
-    leases = Assignment.objects.select_related("project", "comparison", "annotator__judge").filter(
+    leases = Assignment.objects.select_related("project", "comparison", "annotator").filter(
         comparison=comparison, annotator_id=user.pk
     )
     # A live lease first; else the latest expired one (judgment_submit takes a slot again if one is free).
@@ -126,7 +130,7 @@ def _create_human(*, project: Project, user: AbstractBaseUser, data: JudgmentInp
 
 def _create_external(*, project: Project, data: JudgmentInput) -> tuple[Judgment, bool]:
     comparison = _comparison(project, data.comparison_id)  # first: a token may only find this project's judgments
-    judge = judge_get_or_create_external(name=data.judge_name or "", kind=data.judge_kind)
+    judge = judge_get_or_create_external(project=project, name=data.judge_name or "", kind=data.judge_kind)
     earlier = _earlier(judge, data)
     if earlier is not None:
         return earlier, False

@@ -35,7 +35,7 @@ from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-MAX_REPORTED_ERRORS = 100
+MAX_REPORTED_ERRORS = 100_000  # every bad row is listed (the import page pages them); past this, counted
 BATCH_ROWS = 2000
 # A batch is also cut at this many bytes of rows read, so 2000 rows near the row limit are never held together.
 BATCH_BYTES = 64 * 1024 * 1024

@@ -34,23 +34,24 @@ class InvalidJudgment(ApplicationError):
     """The submission breaks one of the project's rules; `details` names the field."""
 
 
-_JUDGE_OF_USER_SQL = "SELECT * FROM annotation_judge WHERE user_id = %s"
+_JUDGE_OF_USER_SQL = "SELECT * FROM annotation_judge WHERE project_id = %s AND user_id = %s"
 
 
-def human_judge_for(*, user: AbstractBaseUser) -> Judge:
-    """The user's human judge, made on their first submission. Read with a written-out statement: every
-    submit asks."""
-    judge = next(iter(Judge.objects.raw(_JUDGE_OF_USER_SQL, [user.pk])), None)
+def human_judge_for(*, user: AbstractBaseUser, project: Project) -> Judge:
+    """The user's human judge in this project, made on their first submission there (judges are per project).
+    Names starting `human:` are reserved for these judges (imports and scripts cannot take them), so the name is
+    free unless an older row holds it. Read with a written-out statement: every submit asks."""
+    judge = next(iter(Judge.objects.raw(_JUDGE_OF_USER_SQL, [project.pk, user.pk])), None)
     if judge is not None:
         return judge
-    name = f"human:{user.get_username()}"
-    if Judge.objects.filter(name=name).exists():  # an imported judge took the name first
+    name = f"{Judge.RESERVED_PREFIX}{user.get_username()}"
+    if Judge.objects.filter(project=project, name=name).exists():  # taken before names were reserved
         name = f"{name}#{user.pk}"
     try:
         with transaction.atomic():
-            return Judge.objects.create(user=user, name=name, kind=Judge.Kind.HUMAN)
+            return Judge.objects.create(project=project, user=user, name=name, kind=Judge.Kind.HUMAN)
     except IntegrityError:  # created by a concurrent first submission of the same user
-        return Judge.objects.get(user=user)
+        return Judge.objects.get(project=project, user=user)
 
 
 def _fail(field_name: str, message: str) -> InvalidJudgment:
@@ -108,7 +109,7 @@ def judgment_submit(*, assignment: Assignment, verdict: Verdict, source: str = J
     """Store the annotator's ordering for their leased assignment. Idempotent by client token: a retried
     request returns the judgment the first one stored. The token is looked up only when the assignment is no
     longer leased (the common first submit pays nothing for it)."""
-    judge = human_judge_for(user=assignment.annotator)
+    judge = human_judge_for(user=assignment.annotator, project=assignment.project)
     if assignment.status in (Assignment.Status.DONE, Assignment.Status.SKIPPED):
         earlier = _earlier_by_token(judge=judge, verdict=verdict)
         if earlier is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +20,8 @@ from annotation.selectors.jobs import RECENT
 from annotation.services.import_jobs import import_job_create, import_job_is_stalled, import_job_retry
 from workbench.exceptions import ApplicationError
 from workbench.http import render_page_or_fragment
+
+ERRORS_PER_PAGE = 100
 
 
 @require_http_methods(["GET", "POST"])
@@ -61,6 +64,10 @@ def import_job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "live": live,
         "percent": percent,
         "stalled": import_job_is_stalled(job=job, live=live),
+        # Every bad row is in the report; the page shows them ERRORS_PER_PAGE at a time.
+        "errors_page": Paginator((job.report or {}).get("errors") or [], ERRORS_PER_PAGE).get_page(
+            request.GET.get("errors_page")
+        ),
     }
     return render_page_or_fragment(request, "annotation/import_job.html", "status", context)
 

@@ -180,7 +180,10 @@ def reward_model_judge(run: TrainingRun) -> Judge:
         return run.judge  # type: ignore[return-value]
     name = f"reward-model:run-{run.pk}" + (f" ({run.name})" if run.name else "")
     return reward_model_judge_get_or_create(
-        name=name[:200], description="Trained in Preference Workbench.", metadata={"training_run": run.pk}
+        name=name[:200],
+        project=run.projects.order_by("pk").first(),  # judges are per project: the run's first; others get copies
+        description="Trained in Preference Workbench.",
+        metadata={"training_run": run.pk},
     )
 
 

@@ -13,7 +13,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from annotation.models import Comparison, Judge, Judgment, Project
-from annotation.services.scored_judgments import scored_judgments_write
+from annotation.services.scored_judgments import reward_model_judge_in, scored_judgments_write
 from rewards.models import Evaluation, JobStatus, ScoringJob, TrainingRun
 from rewards.services.examples import load_examples, source_for
 from rewards.services.execution import reward_model_judge, store_pair_scores
@@ -93,7 +93,7 @@ def scoring_job_run(*, job_id: int) -> None:
         from rewards.training import RewardScorer
 
         run = job.run
-        judge = reward_model_judge(run)
+        judge = reward_model_judge_in(judge=reward_model_judge(run), project=job.project)  # judges are per project
         scorer = RewardScorer.load(_artifact(run))
         done_already = Judgment.objects.filter(judge=judge, status=Judgment.Status.ACTIVE).values("comparison_id")
         todo = list(

@@ -370,11 +370,7 @@ CASES: list[BadCase] = [
         ),
         ("row 3, idx: prompt '2' exists in the project with other messages",),
     ),
-    BadCase(
-        "exact_duplicate_row",
-        lambda d: write_jsonl(d / "dup.jsonl", [*trl_rows("ed", 4), trl_rows("ed", 2)[1]]),
-        ("row 5, judge: duplicate: 'bad:imported' already judged these responses of this prompt at row 2",),
-    ),
+    # A row repeated exactly is legal data (imported once, counted): tests/annotation/test_import_verdicts.py.
     # empty files
     BadCase("empty_file", lambda d: write_jsonl(d / "empty.jsonl", []), ("file, -: the file is empty",)),
     BadCase(

@@ -98,7 +98,7 @@ def test_undetectable_csv_names_the_closest_format_and_what_it_lacks(tmp_path: P
     assert str(failure.value) == (
         "cannot tell the format of missing.csv from its columns (chosen, prompt); closest is trl-pairwise, which also "
         "needs rejected; pass a format, one of: pandalm, pandalm-verdicts, mtbench-votes, mtbench-gpt4, oasst-trees, "
-        "listwise, trl-pairwise, hh-rlhf"
+        "verdicts, listwise, trl-pairwise, hh-rlhf"
     )
     assert set(table_counts().values()) == {0}
 

@@ -295,7 +295,6 @@ def _mtbench_gpt4(d: Path) -> list[Path]:
     rows = [
         {"question_id": 7, "model_a": "alpha", "model_b": "beta", "turn": 1, "gpt4_winner": "model_b"},
         {"question_id": 7, "model_a": "alpha", "model_b": "beta", "turn": 2, "gpt4_winner": "tie (inconsistent)"},
-        {"question_id": 7, "model_a": "beta", "model_b": "alpha", "turn": 2, "gpt4_winner": "error"},
     ]
     return [write_jsonl(d / "gpt4.jsonl", rows)]
 
@@ -354,10 +353,11 @@ FORMAT_CASES: dict[str, FormatCase] = {
     ),
     "pandalm-verdicts": FormatCase(
         _pandalm_verdicts,
-        {"Prompt": 3, "Response": 6, "Judgment": 11, "Judge": 4},
+        {"Prompt": 3, "Response": 6, "Judgment": 12, "Judge": 4},  # 9 human, 2 verdicts, 1 "no verdict"
         [
             ("pandalm:gpt-3.5-turbo", [(1, "second answer to 1"), (2, "first answer to 1")]),
             ("pandalm:gpt-3.5-turbo", [(1, "first answer to 2"), (1, "second answer to 2")]),
+            ("pandalm:gpt-3.5-turbo", []),  # "garbage": no verdict, no placements
         ],
     ),
     "mtbench-votes": FormatCase(
@@ -458,7 +458,8 @@ def test_format_details_that_the_rankings_do_not_show(tmp_path: Path) -> None:
     run_import(paths[0], "pl")
     report = run_import(paths[1], "pl")
     assert report["counters"] == {"unparsable_verdicts": 1}
-    assert report["judgments_created"] == 2
+    assert report["judgments_created"] == 3  # the unparsable one is recorded as "no verdict"
+    assert Judgment.objects.filter(project__slug="pl", status="no_verdict").count() == 1
 
 
 def test_ultrafeedback_rows_read_from_csv(tmp_path: Path) -> None:

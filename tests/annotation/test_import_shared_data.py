@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Count
 from sklearn.metrics import cohen_kappa_score
 
 from annotation.models import Comparison, Judge, Judgment, Placement, Project, Prompt, Response
@@ -116,12 +117,16 @@ def test_pandalm_three_annotators_with_ties_and_two_model_judges(shared_data: Pa
         "pandalm:annotator2",
         "pandalm:annotator3",
     }
-    llm = Judgment.objects.filter(project=project, judge__kind=Judge.Kind.LLM)
+    llm = Judgment.objects.filter(project=project, judge__kind=Judge.Kind.LLM, status=Judgment.Status.ACTIVE)
     assert dict(Counter(llm.values_list("judge__name", flat=True))) == {
         "pandalm:gpt-3.5-turbo": 974,  # 25 'garbage' verdicts reported, not guessed
         "pandalm:pandalm-7b": 999,
     }
-    assert "25 unparsable verdicts were not imported" in output
+    # ... and recorded as the judge's "no verdict", with no placements, so coverage counts them.
+    no_verdict = Judgment.objects.filter(project=project, status=Judgment.Status.NO_VERDICT)
+    assert list(no_verdict.values_list("judge__name").annotate(n=Count("id"))) == [("pandalm:gpt-3.5-turbo", 25)]
+    assert not Placement.objects.filter(judgment__in=no_verdict).exists()
+    assert "25 unparsable verdicts recorded as no verdict" in output
 
     # Labels as 0 (tie) / 1 / 2 per annotator, rebuilt from the placements alone.
     labels: dict[str, dict[str, int]] = defaultdict(dict)

@@ -6,6 +6,7 @@ from annotation.importers.formats.base import Format, ParseContext
 from annotation.importers.formats.listwise import Listwise, OpenAssistantTrees
 from annotation.importers.formats.multi_annotator import MTBenchVerdicts, MTBenchVotes, PandaLM, PandaLMVerdicts
 from annotation.importers.formats.pairwise import HhRlhf, TrlPairwise
+from annotation.importers.formats.verdicts import Verdicts
 
 FORMATS: dict[str, Format] = {
     f.name: f
@@ -15,6 +16,7 @@ FORMATS: dict[str, Format] = {
         MTBenchVotes(),
         MTBenchVerdicts(),
         OpenAssistantTrees(),
+        Verdicts(),
         Listwise(),
         TrlPairwise(),
         HhRlhf(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -9,10 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from annotation.importers.records import ImportIssue, ImportItem, RowError
+from annotation.importers.records import (
+    ImportIssue,
+    ImportItem,
+    JudgeRef,
+    ResponseIn,
+    RowError,
+    canonical_json,
+    response_content_id,
+)
 from annotation.messages import validate_messages
 
 MAX_WARNINGS = 100
+# Row numbers of repeated rows kept for the report (the count is always exact).
+MAX_REPEATED_ROWS_LISTED = 10_000
+JUDGE_KINDS = ("human", "llm", "reward_model", "reference", "imported")
 
 
 @dataclass
@@ -26,6 +38,9 @@ class ParseContext:
     warning_count: int = 0
     counters: Counter[str] = field(default_factory=Counter)
     cache: dict[str, Any] = field(default_factory=dict)
+    # 64-bit hashes of the rows seen in this pass, to find rows repeated in the file.
+    seen_rows: set[int] = field(default_factory=set)
+    repeated_rows: list[int] = field(default_factory=list)
 
     def warn(self, row: int | None, field_name: str | None, message: str) -> None:
         self.warning_count += 1
@@ -56,13 +71,54 @@ class Format(ABC):
     def matches(self, columns: set[str]) -> bool:
         return self.required <= columns and not (self.excluded & columns)
 
-    @abstractmethod
     def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
-        """Turn one source row into import items, or raise RowError naming the field."""
+        """Turn one source row into import items, or raise RowError naming the field.
+
+        The rules of every format live here: a row repeated in the file (the same bytes of data) is imported once,
+        counted and listed by row number; `judge_kind` in the options sets the kind of every judge the file names."""
+        if _repeated(row, row_number, ctx):
+            return []
+        items = self.parse_row(row, row_number, ctx)
+        kind = ctx.options.get("judge_kind")
+        if kind:
+            for item in items:
+                for judgment in item.judgments:
+                    judgment.judge = JudgeRef(name=judgment.judge.name, kind=str(kind))
+        return items
+
+    @abstractmethod
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+        """The format's own reading of one row."""
 
     def finish(self, ctx: ParseContext) -> None:
-        """Called once after every row has been parsed; reports file-level findings (none by default)."""
+        """Called once after every row has been parsed; reports file-level findings."""
+        self.summarise(ctx)
+        repeats = ctx.counters["repeated_rows"]
+        if repeats:
+            listed = ", ".join(map(str, ctx.repeated_rows[:50])) + (", ..." if repeats > 50 else "")
+            ctx.warn(
+                None, None, f"{repeats} rows repeat an earlier row of the file (rows {listed}): each imported once"
+            )
+
+    def summarise(self, ctx: ParseContext) -> None:
+        """The format's own file-level findings (none by default)."""
         return None
+
+
+def _repeated(row: dict[str, Any], row_number: int, ctx: ParseContext) -> bool:
+    """Whether this row repeats an earlier row of the file; the first is kept, each repeat counted and listed."""
+    payload = canonical_json(row)
+    if payload is None:
+        payload = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    key = int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big")
+    if key not in ctx.seen_rows:
+        ctx.seen_rows.add(key)
+        return False
+    ctx.count("repeated_rows")
+    if len(ctx.repeated_rows) < MAX_REPEATED_ROWS_LISTED:
+        ctx.repeated_rows.append(row_number)
+    ctx.warn(row_number, None, "repeats an earlier row of the file: imported once")
+    return True
 
 
 # --- strict field readers: each raises RowError naming the field ---------------------------------------------
@@ -185,3 +241,46 @@ def text_or_messages(row: dict[str, Any], name: str) -> str | list[dict[str, str
         except ValueError as error:
             raise RowError(name, str(error)) from None
     raise RowError(name, f"must be a string or a list of messages, got {type(value).__name__}")
+
+
+def read_responses(values: list[Any], field_name: str = "responses") -> list[ResponseIn]:
+    """Responses as the user wrote them; every error names `responses[i].field`. Empty text is a model that
+    answered nothing; identical texts are separate responses (a second copy gets its own id); the generator is
+    part of a response's identity, so the same text from two models is two responses."""
+    if len(values) < 2:
+        raise RowError(field_name, f"needs at least 2 responses, got {len(values)}")
+    responses: list[ResponseIn] = []
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        where = f"{field_name}[{index}]"
+        metadata: Any = {}
+        if isinstance(value, str):
+            text, external_id, generator = value, "", ""
+        elif isinstance(value, dict):
+            try:
+                text = get_str(
+                    value, "text" if "text" in value or "response" not in value else "response", allow_empty=True
+                )
+                external_id = get_optional_str(value, "id")
+                generator = get_optional_str(value, "generator") or get_optional_str(value, "model")
+            except RowError as error:
+                raise RowError(f"{where}.{error.field}", error.message) from None
+            metadata = value.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise RowError(f"{where}.metadata", "must be an object")
+        else:
+            raise RowError(where, f"must be a string or an object, got {type(value).__name__}")
+        if external_id:
+            if external_id in seen:
+                raise RowError(f"{where}.id", f"repeats the id of {field_name}[{seen[external_id]}]")
+        else:
+            external_id = response_content_id(text, generator=generator)
+            occurrence = 0
+            while external_id in seen:  # an identical response earlier in the row: a copy of its own
+                occurrence += 1
+                external_id = response_content_id(text, generator=generator, occurrence=occurrence)
+        seen[external_id] = index
+        responses.append(
+            ResponseIn(external_id=external_id, text=text, generator=generator, metadata=metadata, source_field=where)
+        )
+    return responses

@@ -12,6 +12,7 @@ from annotation.importers.formats.base import (
     get_optional_str,
     get_str,
     parse_json_cell,
+    read_responses,
     require,
     text_or_messages,
 )
@@ -26,6 +27,7 @@ from annotation.importers.records import (
     content_id,
     ranking_from_ranks,
     ranking_from_scores,
+    response_content_id,
 )
 
 
@@ -86,11 +88,11 @@ class Listwise(Format):
             "completions",
         } <= columns
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         if "completions" in row and "responses" not in row:
             return self._parse_ultrafeedback(row, row_number, ctx)
         prompt = prompt_messages(text_or_messages(row, "prompt"))
-        responses = self._responses(get_list(row, "responses"))
+        responses = read_responses(get_list(row, "responses"))
         ids = [r.external_id for r in responses]
         criteria = self._criteria(row, len(responses), ids)
         judge_name = get_optional_str(row, "judge") or ctx.default_judge_name()
@@ -150,41 +152,6 @@ class Listwise(Format):
         ]
 
     @staticmethod
-    def _responses(values: list[Any]) -> list[ResponseIn]:
-        if len(values) < 2:
-            raise RowError("responses", f"needs at least 2 responses, got {len(values)}")
-        responses: list[ResponseIn] = []
-        for index, value in enumerate(values):
-            where = f"responses[{index}]"
-            if isinstance(value, str):
-                text, external_id, generator, metadata = value, "", "", {}
-            elif isinstance(value, dict):
-                text = get_str(value, "text") if "text" in value else get_str(value, "response")
-                external_id = get_optional_str(value, "id")
-                generator = get_optional_str(value, "generator") or get_optional_str(value, "model")
-                metadata = value.get("metadata") or {}
-                if not isinstance(metadata, dict):
-                    raise RowError(f"{where}.metadata", "must be an object")
-            else:
-                raise RowError(where, f"must be a string or an object, got {type(value).__name__}")
-            if not text.strip():
-                raise RowError(where, "is empty")
-            responses.append(
-                ResponseIn(
-                    external_id=external_id or content_id([text], "r-"),
-                    text=text,
-                    generator=generator,
-                    metadata=metadata,
-                )
-            )
-        seen: set[str] = set()
-        for index, response in enumerate(responses):
-            if response.external_id in seen:
-                raise RowError(f"responses[{index}]", f"duplicate response id {response.external_id!r} in this row")
-            seen.add(response.external_id)
-        return responses
-
-    @staticmethod
     def _criteria(row: dict[str, Any], n: int, ids: list[str]) -> dict[str, Any]:
         if row.get("criteria") in (None, ""):
             return {}
@@ -213,7 +180,12 @@ class Listwise(Format):
                 generator = get_optional_str(completion, "model")
             except RowError as error:
                 raise RowError(f"{where}.{error.field}", error.message) from None
-            response = ResponseIn(external_id=content_id([text], "r-"), text=text, generator=generator)
+            response = ResponseIn(
+                external_id=response_content_id(text, generator=generator),
+                text=text,
+                generator=generator,
+                source_field=where,
+            )
             responses.append(response)
             annotations = completion.get("annotations") or {}
             if not isinstance(annotations, dict):
@@ -295,7 +267,7 @@ class OpenAssistantTrees(Format):
     required = frozenset({"message_tree_id", "prompt"})
     id_field = "message_id"
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         tree_id = get_str(row, "message_tree_id")
         root = require(row, "prompt")
         if not isinstance(root, dict):

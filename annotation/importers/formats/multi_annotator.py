@@ -33,7 +33,7 @@ class PandaLM(Format):
     required = frozenset({"idx", "instruction", "response1", "response2", "annotator1"})
     id_field = "idx"
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         idx = get_int(row, "idx")
         instruction = get_str(row, "instruction", allow_empty=True)
         extra_input = get_optional_str(row, "input")
@@ -89,7 +89,7 @@ class PandaLM(Format):
             ctx.count("empty_responses")
         return text
 
-    def finish(self, ctx: ParseContext) -> None:
+    def summarise(self, ctx: ParseContext) -> None:
         if ctx.counters["empty_responses"]:
             ctx.warn(
                 None,
@@ -104,7 +104,8 @@ class PandaLMVerdicts(Format):
     name = "pandalm-verdicts"
     description = (
         "PandaLM model-judge files joined on idx to an imported test set: gpt_result ('1', '2', 'Tie') or "
-        "pandalm_result (0, 1, 2). Unparsable verdicts are counted and reported, never guessed."
+        'pandalm_result (0, 1, 2). An unparsable verdict is recorded as the judge\'s "no verdict" (counted and '
+        "reported, never guessed)."
     )
     required = frozenset({"idx"})
     refers_to_existing = True
@@ -114,7 +115,7 @@ class PandaLMVerdicts(Format):
     def matches(self, columns: set[str]) -> bool:
         return "idx" in columns and bool(set(self._columns) & columns) and "response1" not in columns
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         idx = get_int(row, "idx")
         column = next((c for c in self._columns if c in row), None)
         if column is None:
@@ -124,11 +125,11 @@ class PandaLMVerdicts(Format):
         label = self._label(raw)
         if label is None:
             ctx.count("unparsable_verdicts")
-            ctx.warn(row_number, column, f"unparsable verdict {str(raw)[:60]!r}: no judgment recorded")
-            return []
+            ctx.warn(row_number, column, f"unparsable verdict {str(raw)[:60]!r}: recorded as no verdict")
         judgment = JudgmentIn(
             judge=JudgeRef(name=str(ctx.options.get("judge") or default_judge), kind="llm"),
-            ranking=pair_ranking("response1", "response2", label),
+            ranking=[] if label is None else pair_ranking("response1", "response2", label),
+            no_verdict=label is None,
             comparison_order=["response1", "response2"],
             rationale=get_optional_str(row, f"{prefix}_reason"),
             metadata={"verdict": raw, "reference": get_optional_str(row, f"{prefix}_reference")},
@@ -140,9 +141,9 @@ class PandaLMVerdicts(Format):
         text = str(raw).strip().lower()
         return {"1": 1, "2": 2, "0": 0, "tie": 0}.get(text)
 
-    def finish(self, ctx: ParseContext) -> None:
+    def summarise(self, ctx: ParseContext) -> None:
         if ctx.counters["unparsable_verdicts"]:
-            ctx.warn(None, None, f"{ctx.counters['unparsable_verdicts']} unparsable verdicts were not imported")
+            ctx.warn(None, None, f"{ctx.counters['unparsable_verdicts']} unparsable verdicts recorded as no verdict")
 
 
 # --- MT-Bench ----------------------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class MTBenchVotes(Format):
     required = frozenset({"question_id", "model_a", "model_b", "turn", "judge", "winner"})
     id_field = "question_id"
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         item, model_a, model_b = mtbench_item(row, ctx)
         winner = get_str(row, "winner")
         ranking = winner_ranking(winner, model_a, model_b)
@@ -249,36 +250,60 @@ class MTBenchVotes(Format):
 class MTBenchVerdicts(Format):
     name = "mtbench-gpt4"
     description = (
-        "MT-Bench GPT-4 pairwise verdicts: the vote columns with gpt4_winner; 'tie (inconsistent)' (the verdict "
-        "flipped "
-        "when the order was swapped) is a tie flagged inconsistent; anything else unparsable is counted and reported."
+        "MT-Bench GPT-4 pairwise verdicts: the vote columns with gpt4_winner ('tie (inconsistent)': the verdict "
+        "flipped when the order was swapped, a tie flagged inconsistent), or with g1_winner and g2_winner (the verdict "
+        "with model_a shown first, and with model_b shown first: two judgments, one per shown order). An unparsable "
+        "verdict is recorded as no verdict, counted and reported."
     )
-    required = frozenset({"question_id", "model_a", "model_b", "turn", "gpt4_winner"})
+    required = frozenset({"question_id", "model_a", "model_b", "turn"})
     id_field = "question_id"
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def matches(self, columns: set[str]) -> bool:
+        return self.required <= columns and ("gpt4_winner" in columns or {"g1_winner", "g2_winner"} <= columns)
+
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         item, model_a, model_b = mtbench_item(row, ctx)
-        raw = require(row, "gpt4_winner")
-        verdict = str(raw).strip()
-        inconsistent = verdict == "tie (inconsistent)"
-        ranking = winner_ranking("tie" if inconsistent else verdict, model_a, model_b)
-        if ranking is None:
-            ctx.count("unparsable_verdicts")
-            ctx.warn(row_number, "gpt4_winner", f"unparsable verdict {verdict[:60]!r}: no judgment recorded")
-            return [item]
-        if inconsistent:
-            ctx.count("inconsistent_ties")
         judge = JudgeRef(name=str(ctx.options.get("judge") or "mtbench:gpt-4"), kind="llm")
-        item.judgments.append(
-            JudgmentIn(
-                judge=judge,
-                ranking=ranking,
-                comparison_order=[model_a, model_b],
-                metadata={"verdict": verdict, "position_inconsistent": inconsistent},
-            )
-        )
+        if "gpt4_winner" not in row and ("g1_winner" in row or "g2_winner" in row):
+            # FastChat's pair judgments: game 1 shows model_a first, game 2 model_b first; winners name the model.
+            for column, shown in (("g1_winner", [model_a, model_b]), ("g2_winner", [model_b, model_a])):
+                item.judgments.append(self._judgment(row, column, row_number, ctx, judge, model_a, model_b, shown))
+            return [item]
+        item.judgments.append(self._judgment(row, "gpt4_winner", row_number, ctx, judge, model_a, model_b, None))
         return [item]
 
-    def finish(self, ctx: ParseContext) -> None:
+    @staticmethod
+    def _judgment(
+        row: dict[str, Any],
+        column: str,
+        row_number: int,
+        ctx: ParseContext,
+        judge: JudgeRef,
+        model_a: str,
+        model_b: str,
+        shown: list[str] | None,
+    ) -> JudgmentIn:
+        verdict = str(require(row, column)).strip()
+        inconsistent = verdict == "tie (inconsistent)"
+        spelled = {"model_1": "model_a", "model_2": "model_b"}.get(verdict, verdict)
+        ranking = winner_ranking("tie" if inconsistent else spelled, model_a, model_b)
+        if ranking is None:
+            ctx.count("unparsable_verdicts")
+            ctx.warn(row_number, column, f"unparsable verdict {verdict[:60]!r}: recorded as no verdict")
+        elif inconsistent:
+            ctx.count("inconsistent_ties")
+        metadata: dict[str, Any] = {"verdict": verdict}
+        if shown is None:
+            metadata["position_inconsistent"] = inconsistent
+        return JudgmentIn(
+            judge=judge,
+            ranking=ranking or [],
+            no_verdict=ranking is None,
+            comparison_order=[model_a, model_b],
+            shown_order=shown,
+            metadata=metadata,
+        )
+
+    def summarise(self, ctx: ParseContext) -> None:
         if ctx.counters["unparsable_verdicts"]:
-            ctx.warn(None, None, f"{ctx.counters['unparsable_verdicts']} unparsable verdicts were not imported")
+            ctx.warn(None, None, f"{ctx.counters['unparsable_verdicts']} unparsable verdicts recorded as no verdict")

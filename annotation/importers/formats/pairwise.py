@@ -72,7 +72,7 @@ class TrlPairwise(Format):
     )
     required = frozenset({"prompt", "chosen", "rejected"})
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         prompt = prompt_messages(text_or_messages(row, "prompt"))
         chosen = response_from(text_or_messages(row, "chosen"), prompt, "chosen")
         rejected = response_from(text_or_messages(row, "rejected"), prompt, "rejected")
@@ -122,7 +122,7 @@ class HhRlhf(Format):
     required = frozenset({"chosen", "rejected"})
     excluded = frozenset({"prompt"})
 
-    def parse(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
+    def parse_row(self, row: dict[str, Any], row_number: int, ctx: ParseContext) -> list[ImportItem]:
         chosen = _transcript(row, "chosen")
         rejected = _transcript(row, "rejected")
         for field_name, messages in (("chosen", chosen), ("rejected", rejected)):
@@ -176,7 +176,7 @@ class HhRlhf(Format):
             )
         ]
 
-    def finish(self, ctx: ParseContext) -> None:
+    def summarise(self, ctx: ParseContext) -> None:
         if ctx.counters["diverging_transcripts"]:
             ctx.warn(
                 None,
