@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 SLUG = "bombs"
 MiB = 1024 * 1024
 # Peak memory above a good import's, in the child: generous against noise, far below what the bombs took unbounded.
-CEILING = 300 * MiB
+CEILING = 128 * MiB
 DEADLINE_S = 30.0
 TABLES = (Prompt, Response, Comparison, Judgment, Placement, Judge)
 # Low limits keep the bombs small enough to build quickly while still far past each limit.
@@ -178,7 +178,7 @@ def test_a_json_list_nested_100000_deep_is_refused_at_the_depth_limit(tmp_path: 
     path.write_text("[" * 100_000 + "]" * 100_000)  # 200 KB
     run = run_import(path, ceiling=base + 2 * CEILING)
     assert_refused(run, base, "record 1: nested more than 100 levels deep", "WORKBENCH_IMPORT_MAX_DEPTH")
-    assert run.seconds < 15
+    assert run.seconds < 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,7 +207,7 @@ def test_a_csv_header_of_100000_columns_is_refused_at_once(tmp_path: Path) -> No
     path.write_text(",".join(f"column{i}" for i in range(100_000)) + "\nx\n")  # ~0.9 MB
     run = run_import(path)
     assert_refused(run, base, "the CSV header has more than 1000 columns", "WORKBENCH_IMPORT_MAX_COLUMNS")
-    assert run.seconds < 15
+    assert run.seconds < 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -217,7 +217,7 @@ def test_a_gzipped_json_list_holding_one_huge_string_stops_at_the_row_limit(tmp_
     path = gzip_chunks(tmp_path / "string.json.gz", (b'[{"prompt": "', 1), (b"a" * MiB, 512), (b'"}]', 1))
     run = run_import(path, ceiling=base + 2 * CEILING)
     assert_refused(run, base, "record 1 is over the 4 MiB row limit", "WORKBENCH_IMPORT_MAX_ROW_MB")
-    assert run.seconds < 15
+    assert run.seconds < 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -249,7 +249,8 @@ def test_a_csv_row_of_200_big_cells_is_refused_at_the_row_limit(tmp_path: Path) 
     base = baseline(tmp_path)
     header = ",".join(["prompt", "chosen", "rejected", *(f"c{i}" for i in range(197))]).encode() + b"\n"
     # 200 cells of 1 MiB each: every cell is under the limit, the row is 50 times over it.
-    path = gzip_chunks(tmp_path / "row.csv.gz", (header, 1), (b"x" * MiB + b",", 199), (b"x" * MiB + b"\n", 1))
+    cells = [(b"p" * MiB + b",", 1), (b"c" * MiB + b",", 1), (b"r" * MiB + b",", 1), (b"x" * MiB + b",", 196)]
+    path = gzip_chunks(tmp_path / "row.csv.gz", (header, 1), *cells, (b"x" * MiB + b"\n", 1))
     run = run_import(path, ceiling=base + 2 * CEILING)
     assert_refused(run, base, "row 2 is over the 4 MiB row limit", "WORKBENCH_IMPORT_MAX_ROW_MB")
 
