@@ -100,8 +100,8 @@ def test_ranks_from_scores_are_dense_with_ties() -> None:
 
 def test_scored_judgments_are_written_by_the_annotation_service(tmp_path: Path) -> None:
     project = import_data(_pairs_file(tmp_path, 3), "scored")
-    judge = reward_model_judge_get_or_create(name="rm:test")
-    assert reward_model_judge_get_or_create(name="rm:test") == judge
+    judge = reward_model_judge_get_or_create(name="rm:test", project=project)
+    assert reward_model_judge_get_or_create(name="rm:test", project=project) == judge
     comparisons = list(Comparison.objects.filter(project=project).prefetch_related("responses"))
     scored = [(c, [(r, float(r.pk % 3)) for r in c.responses.order_by("id")]) for c in comparisons]
     assert scored_judgments_write(project=project, judge=judge, scored=scored) == 3
