@@ -51,6 +51,7 @@ def two_projects(tmp_path: Path, tiny_model: str, tiny_model_ref: str) -> dict:
     config = config_from({"base_model": tiny_model_ref})
     secret = training_run_create(user=owner, projects=[p2], config=config, enqueue=False)
     artifact = Path(settings.DATA_DIR) / "runs" / str(secret.pk) / "attempt-1"
+    shutil.rmtree(artifact, ignore_errors=True)  # run ids repeat between tests; the data directory does not reset
     shutil.copytree(tiny_model, artifact)
     TrainingRun.objects.filter(pk=secret.pk).update(
         status=JobStatus.SUCCEEDED, artifact_dir=str(artifact.relative_to(settings.DATA_DIR))

@@ -3,6 +3,7 @@ it is read, so a large model never sits in the web process's memory (it once too
 
 from __future__ import annotations
 
+import shutil
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -27,6 +28,7 @@ def test_the_model_download_streams_from_disk_in_little_memory(tmp_path: Path) -
     researcher = MembershipFactory(project=project, role=Membership.Role.RESEARCHER).user
     run = training_run_create(user=None, projects=[project], config=config_from({}), enqueue=False)
     folder = Path(settings.DATA_DIR) / "runs" / str(run.pk) / "attempt-1"
+    shutil.rmtree(folder, ignore_errors=True)  # run ids repeat between tests; the data directory does not reset
     (folder / "sub").mkdir(parents=True)
     (folder / "config.json").write_text('{"model_type": "bert"}')
     (folder / "sub" / "notes.txt").write_text("hello")
