@@ -229,29 +229,49 @@ def win_rates(
     seed: int = SEED,
 ) -> WinRates:
     """Per generator, its win rate x100 against `baseline` under `judge`, n and a 95% prompt-bootstrap interval."""
-    return _win_rates(_table(verdicts, category), baseline, [judge], category, soft, resamples, seed)[judge]
+    table = _table(verdicts, category)
+    return _baseline_statistics(table, baseline, category, soft, resamples, seed, judges=[judge])[0][judge]
 
 
-def _win_rates(
+def _baseline_statistics(
     table: VerdictTable,
     baseline: str,
-    judges: Sequence[str],
     category: str | None,
     soft: bool,
     resamples: int,
     seed: int,
-) -> dict[str, WinRates]:
+    judges: Sequence[str] = (),
+    gaps_of: Sequence[str] = (),
+    reference: str = "",
+) -> tuple[dict[str, WinRates], dict[str, dict[str, Gap]]]:
+    """Win rates of `judges` and gaps of `gaps_of` against `reference`, from one pass over the prompt resamples."""
     rows, other, score = _against_baseline(table, baseline, soft)
-    codes = [table.judges.index(j) if j in table.judges else -1 for j in judges]
-    blocks = [np.flatnonzero(rows & (table.judge == c) & ~np.isnan(score)) for c in codes]
+    usable = rows & ~np.isnan(score)
+    mine = {j: np.flatnonzero(rows & (table.judge == _code(table.judges, j))) for j in {*judges, *gaps_of, reference}}
+    blocks = [mine[j][usable[mine[j]]] for j in judges]
+    reference_rows = mine[reference][usable[mine[reference]]]
+    for judge in gaps_of:
+        judge_rows = mine[judge][usable[mine[judge]]]
+        common = np.intersect1d(table.item[judge_rows], table.item[reference_rows])
+        blocks += [judge_rows[np.isin(table.item[judge_rows], common)]]
+        blocks += [reference_rows[np.isin(table.item[reference_rows], common)]]
     results = _prompt_bootstrap(table, blocks, other, score, resamples, seed)
-    out = {}
-    for judge, code, block, rates in zip(judges, codes, blocks, results, strict=True):
+    rates = {}
+    for judge, block, result in zip(judges, blocks, results, strict=False):
         counts = np.bincount(other[block], minlength=len(table.generators))
-        missing = int(np.sum(rows & (table.judge == code) & np.isnan(score)))
-        estimates = _rate_estimates(table, rates, counts, baseline)
-        out[judge] = WinRates(judge, baseline, category, estimates, {"no_verdict": missing})
-    return out
+        left_out = {"no_verdict": int(np.sum(~usable[mine[judge]]))}
+        rates[judge] = WinRates(judge, baseline, category, _rate_estimates(table, result, counts, baseline), left_out)
+    gaps: dict[str, dict[str, Gap]] = {}
+    for k, judge in enumerate(gaps_of):
+        (judge_full, judge_boot), (ref_full, ref_boot) = results[len(judges) + 2 * k : len(judges) + 2 * k + 2]
+        counts = np.bincount(other[blocks[len(judges) + 2 * k]], minlength=len(table.generators))
+        diff = _rate_estimates(table, (judge_full - ref_full, judge_boot - ref_boot), counts, baseline)
+        gaps[judge] = {
+            name: Gap(e.value, e.interval, e.n, _finite(judge_full[i]), _finite(ref_full[i]))
+            for name, e in diff.items()
+            for i in [table.generators.index(name)]
+        }
+    return rates, gaps
 
 
 def self_preference_gaps(
@@ -268,42 +288,15 @@ def self_preference_gaps(
     """Per generator, the judge's win rate against the baseline minus the reference's, on the comparisons both gave
     a verdict on, with a paired prompt bootstrap (the same resamples for both). A judge that is also a generator
     tends to favour itself: read its own row."""
-    return _gaps(_table(verdicts, category), baseline, reference, [judge], soft, resamples, seed)[judge]
+    table = _table(verdicts, category)
+    _, gaps = _baseline_statistics(
+        table, baseline, category, soft, resamples, seed, gaps_of=[judge], reference=reference
+    )
+    return gaps[judge]
 
 
-def _gaps(
-    table: VerdictTable,
-    baseline: str,
-    reference: str,
-    judges: Sequence[str],
-    soft: bool,
-    resamples: int,
-    seed: int,
-) -> dict[str, dict[str, Gap]]:
-    rows, other, score = _against_baseline(table, baseline, soft)
-    usable = rows & ~np.isnan(score)
-
-    def code(name: str) -> int:
-        return table.judges.index(name) if name in table.judges else -1
-
-    reference_rows = usable & (table.judge == code(reference))
-    blocks = []
-    for judge in judges:
-        judge_rows = usable & (table.judge == code(judge))
-        common = np.isin(table.item, np.intersect1d(table.item[judge_rows], table.item[reference_rows]))
-        blocks += [np.flatnonzero(judge_rows & common), np.flatnonzero(reference_rows & common)]
-    results = _prompt_bootstrap(table, blocks, other, score, resamples, seed)
-    out: dict[str, dict[str, Gap]] = {}
-    for k, judge in enumerate(judges):
-        (judge_full, judge_boot), (ref_full, ref_boot) = results[2 * k], results[2 * k + 1]
-        counts = np.bincount(other[blocks[2 * k]], minlength=len(table.generators))
-        diff = _rate_estimates(table, (judge_full - ref_full, judge_boot - ref_boot), counts, baseline)
-        out[judge] = {
-            name: Gap(e.value, e.interval, e.n, _finite(judge_full[i]), _finite(ref_full[i]))
-            for name, e in diff.items()
-            for i in [table.generators.index(name)]
-        }
-    return out
+def _code(names: tuple[str, ...], name: str) -> int:
+    return names.index(name) if name in names else -1
 
 
 def _finite(x: float) -> float | None:
@@ -384,14 +377,19 @@ def fit_bt_logistic(wins: np.ndarray) -> np.ndarray:
     return SCALE * model.coef_[0] + INIT_RATING
 
 
-def fit_bt_newton(wins: np.ndarray, *, max_iter: int = 100, tol: float = 1e-9) -> np.ndarray:
+def fit_bt_newton(
+    wins: np.ndarray, *, start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-9
+) -> np.ndarray:
     """The same maximum likelihood, many fits at once: wins (R, G, G) -> ratings (R, G) on the Elo scale, mean
-    INIT_RATING over the generators that played in each fit, NaN for those that did not."""
+    INIT_RATING over the generators that played in each fit, NaN for those that did not. `start`: ratings (G,) to
+    start from (the fit on all battles, for bootstrap resamples of them)."""
     games = wins + np.swapaxes(wins, 1, 2)
     played = games.sum(axis=2) > 0  # (R, G)
     g = wins.shape[1]
     share = played[:, :, None] * played[:, None, :] / np.maximum(played.sum(axis=1), 1)[:, None, None]
     theta = np.zeros(wins.shape[:2])
+    if start is not None:
+        theta += (start - INIT_RATING) * math.log(BASE) / SCALE
     for _ in range(max_iter):
         p = expit(theta[:, :, None] - theta[:, None, :])
         gradient = (wins - games * p).sum(axis=2)
@@ -433,26 +431,27 @@ def bt_ratings(
 def _bt_ratings(
     table: VerdictTable, judge: str, category: str | None, anchor: tuple[str, float] | None, resamples: int, seed: int
 ) -> BTRatings:
-    mine = table.judge == (table.judges.index(judge) if judge in table.judges else -1)
-    unknown = table.generators.index("") if "" in table.generators else -1
-    same = mine & (table.generator_a == table.generator_b)
-    unnamed = mine & ~same & ((table.generator_a == unknown) | (table.generator_b == unknown))
-    battle = mine & ~same & ~unnamed
-    usable = battle & ~np.isnan(table.outcome)
-    left_out = {"no_verdict": int(np.sum(battle & ~usable)), "same_generator": int(same.sum())}
+    mine = np.flatnonzero(table.judge == _code(table.judges, judge))
+    ga, gb, outcome = table.generator_a[mine], table.generator_b[mine], table.outcome[mine]
+    unknown = _code(table.generators, "")
+    same = ga == gb
+    unnamed = ~same & ((ga == unknown) | (gb == unknown))
+    usable = ~same & ~unnamed & ~np.isnan(outcome)
+    left_out = {"no_verdict": int(np.sum(~same & ~unnamed & ~usable)), "same_generator": int(same.sum())}
     left_out["unknown_generator"] = int(unnamed.sum())
-    ga, gb = table.generator_a[usable], table.generator_b[usable]
+    ga, gb, outcome = ga[usable], gb[usable], outcome[usable]
     played = np.flatnonzero(np.bincount(np.concatenate([ga, gb]), minlength=len(table.generators)))
     if played.size == 0:
         return BTRatings(judge, category, {}, 0, left_out, None, np.empty((resamples, 0)))
     names = [table.generators[i] for i in played]
     local = np.full(len(table.generators), -1)
     local[played] = np.arange(len(played))
-    cells, counts = battle_counts(local[ga], local[gb], table.outcome[usable], len(names))
+    cells, counts = battle_counts(local[ga], local[gb], outcome, len(names))
     wins = win_matrix(cells, counts, len(names))
-    value = _anchor(fit_bt_logistic(wins), names, anchor)
+    fitted = fit_bt_logistic(wins)
+    value = _anchor(fitted, names, anchor)
     draws = np.random.default_rng(seed).multinomial(counts.sum(), counts / counts.sum(), size=resamples)
-    samples = _anchor(fit_bt_newton(win_matrix(cells, draws, len(names))), names, anchor)
+    samples = _anchor(fit_bt_newton(win_matrix(cells, draws, len(names)), start=fitted), names, anchor)
     lower, upper = np.nanpercentile(samples, 2.5, axis=0), np.nanpercentile(samples, 97.5, axis=0)
     rank, worst = rank_with_ci(lower, upper)
     n = np.bincount(np.concatenate([local[ga], local[gb]]), minlength=len(names))
@@ -581,14 +580,15 @@ def generator_report(
     agreement against `reference` when given. The same numbers as the single functions on the same verdicts."""
     table = _table(verdicts, category)
     judges = list(table.judges if judges is None else judges)
-    rates = _win_rates(table, baseline, judges, category, soft, resamples, seed)
+    others = [] if reference is None else [j for j in judges if j != reference]
+    rates, gaps = _baseline_statistics(
+        table, baseline, category, soft, resamples, seed, judges=judges, gaps_of=others, reference=reference or ""
+    )
     ratings = {j: _bt_ratings(table, j, category, anchor, resamples, seed) for j in judges}
-    agreement, gaps = {}, {}
+    agreement = {}
     if reference is not None:
-        others = [j for j in judges if j != reference]
         reference_ratings = ratings.get(reference) or _bt_ratings(table, reference, category, anchor, resamples, seed)
         agreement = {j: leaderboard_agreement(ratings[j], reference_ratings) for j in others}
-        gaps = _gaps(table, baseline, reference, others, soft, resamples, seed)
     return GeneratorReport(baseline, reference, category, rates, ratings, agreement, gaps)
 
 
