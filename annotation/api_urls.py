@@ -3,7 +3,7 @@ error shape (the catch-all at the end)."""
 
 from django.urls import path, re_path, register_converter
 
-from annotation.apis import assignments, exports, imports, judges, judgments, projects, prompts
+from annotation.apis import assignments, exports, imports, judges, judges_report, judgments, projects, prompts
 from annotation.apis.common import IdConverter
 from workbench.api import NotFoundApi
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/<slug:slug>/prompts/bulk-create/", prompts.PromptBulkCreateApi.as_view(), name="prompt_bulk_create"),
     path("projects/<slug:slug>/prompts/<id:prompt_id>/", prompts.PromptDetailApi.as_view(), name="prompt_detail"),
     path("projects/<slug:slug>/judges/", judges.JudgeListApi.as_view(), name="judge_list"),
+    path("projects/<slug:slug>/judges/report/", judges_report.JudgesReportApi.as_view(), name="judges_report"),
     path("projects/<slug:slug>/judgments/", judgments.JudgmentListApi.as_view(), name="judgment_list"),
     path("projects/<slug:slug>/judgments/create/", judgments.JudgmentCreateApi.as_view(), name="judgment_create"),
     path(

@@ -386,3 +386,19 @@ class ExportJob(BackgroundJob):
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project_id} as {self.format} ({self.status})"
+
+
+class JudgeReport(BackgroundJob):
+    """One judge comparison of a project (docs/judges.md): what was asked (`options`), the result (`report`), and the
+    fingerprint of the judgments it read, so a page can tell a stored report from a stale one."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judge_reports")
+    key = models.CharField(max_length=64, help_text="Hash of the options: reports of the same question share it.")
+    fingerprint = models.CharField(max_length=400, blank=True, help_text="The judgments it read (count, ids, times).")
+    phase = models.CharField(max_length=32, blank=True)
+
+    class Meta(BackgroundJob.Meta):
+        indexes = [models.Index(fields=["project", "key", "-created_at"], name="judgereport_project_key")]
+
+    def __str__(self) -> str:
+        return f"judges report {self.pk} of {self.project_id} ({self.status})"

@@ -24,3 +24,9 @@ def export_job_run_task(job_id: int) -> None:
 
     export_run(job_id=job_id)
 
+
+@shared_task(name="annotation.judges_report_run", acks_late=True)
+def judges_report_run_task(job_id: int) -> None:
+    from annotation.services.judges_report import judges_report_run
+
+    judges_report_run(job_id=job_id)

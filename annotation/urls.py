@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.views import annotate, exports, imports, projects, setup
+from annotation.views import annotate, exports, imports, judges, projects, setup
 
 app_name = "annotation"
 
@@ -17,6 +17,8 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/progress/", setup.project_progress, name="project_progress"),
     path("projects/<slug:slug>/import/", imports.import_upload, name="import_upload"),
+    path("projects/<slug:slug>/judges/", judges.judges_page, name="judges"),
+    path("projects/<slug:slug>/judges/disagreements/", judges.judges_disagreements, name="judges_disagreements"),
     path("projects/<slug:slug>/annotate/", annotate.annotate, name="annotate"),
     path("projects/<slug:slug>/annotate/next/", annotate.annotate_next, name="annotate_next"),
     path("projects/<slug:slug>/annotate/undo/", annotate.annotate_undo, name="annotate_undo"),

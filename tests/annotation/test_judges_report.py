@@ -1,0 +1,210 @@
+"""The judge comparison end to end: real data through import_data and judges_report (the published PandaLM figures,
+the judge files' accuracy computed directly from the files), the page and its disagreement list for every kind of
+visitor, the API, untrusted names escaped, undefined numbers as a dash with the reason, and staleness."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from annotation.models import JudgeReport, Judgment, Membership, Project
+from annotation.services.review import judgment_exclude
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _import(path: Path, project: str, *extra: str) -> None:
+    call_command("import_data", str(path), "--project", project, *extra, stdout=StringIO())
+
+
+def _report(project: str, *extra: str) -> dict:
+    out = StringIO()
+    call_command("judges_report", "--project", project, "--json", *extra, stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture
+def pandalm(shared_data: Path) -> Project:
+    folder = shared_data / "pandalm"
+    _import(folder / "testset-v1.json", "pandalm", "--create-project")
+    _import(folder / "gpt-3.5-turbo-testset-v1.json", "pandalm")
+    _import(folder / "pandalm-7b-testset-v1.json", "pandalm")
+    return Project.objects.get(slug="pandalm")
+
+
+def _majority(labels: list[int]) -> int | None:
+    top = Counter(labels).most_common()
+    return top[0][0] if len(top) == 1 or top[0][1] > top[1][1] else None  # None: no strict majority (1-1-1)
+
+
+def test_pandalm_through_import_and_the_command_gives_the_published_figures(
+    pandalm: Project, shared_data: Path
+) -> None:
+    data = _report("pandalm")
+    report = data["judges_report"]
+    matrix = report["matrix"]
+    index = {name: i for i, name in enumerate(matrix["judges"])}
+
+    def kappa(a: str, b: str) -> float:
+        return round(matrix["cohen_kappa"][index[f"pandalm:{a}"]][index[f"pandalm:{b}"]]["value"], 2)
+
+    assert (
+        kappa("annotator1", "annotator2"),
+        kappa("annotator1", "annotator3"),
+        kappa("annotator2", "annotator3"),
+    ) == (
+        0.85,
+        0.88,
+        0.86,
+    )
+    # The human majority's labels: tie / response1 / response2 = 105 / 422 / 472 (response1 is the canonical a).
+    assert data["reference_labels"] == {"T": 105, "A": 422, "B": 472}
+
+    rows = json.loads((shared_data / "pandalm" / "testset-v1.json").read_text())
+    majority = {r["idx"]: _majority([r["annotator1"], r["annotator2"], r["annotator3"]]) for r in rows}
+    files = {
+        "pandalm:gpt-3.5-turbo": ("gpt-3.5-turbo-testset-v1.json", "gpt_result", {"1": 1, "2": 2, "Tie": 0}),
+        "pandalm:pandalm-7b": ("pandalm-7b-testset-v1.json", "pandalm_result", {0: 0, 1: 1, 2: 2}),
+    }
+    by_name = {row["name"]: row for row in report["judges"]}
+    for judge, (name, key, coding) in files.items():
+        verdicts = {r["idx"]: coding.get(r[key]) for r in json.loads((shared_data / "pandalm" / name).read_text())}
+        # Accuracy without ties, directly from the files: items where neither the judge nor the majority is a tie.
+        pairs = [(verdicts.get(i), m) for i, m in majority.items() if m in (1, 2) and verdicts.get(i) in (1, 2)]
+        direct = sum(v == m for v, m in pairs) / len(pairs)
+        row = by_name[judge]
+        assert row["accuracy"]["n"] == len(pairs)
+        assert row["accuracy"]["value"] == pytest.approx(direct, abs=1e-12)
+        low, high = row["accuracy"]["interval"]
+        assert low < direct < high
+        parsed = sum(v is not None for v in verdicts.values())
+        assert row["coverage"]["value"] == pytest.approx(parsed / len(majority), abs=1e-12)
+
+
+def _world(project: Project) -> dict[str, Client]:
+    other = Project.objects.create(slug="elsewhere", name="Elsewhere")
+    users = {
+        "researcher": MembershipFactory(project=project, role=Membership.Role.RESEARCHER).user,
+        "annotator": MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user,
+        "outsider": MembershipFactory(project=other, role=Membership.Role.RESEARCHER).user,
+        "admin": UserFactory(is_superuser=True, is_staff=True),
+    }
+    clients = {"anonymous": Client()}
+    for who, user in users.items():
+        clients[who] = Client()
+        clients[who].force_login(user)
+    return clients
+
+
+def _verdict_file(tmp_path: Path, judge: str = "<img src=x onerror=alert(1)>") -> Path:
+    """Two humans and an LLM judge asked in both orders, which always picks the first shown response."""
+    lines = []
+    for i in range(40):
+        responses = [
+            {"id": f"r{i}a", "text": "short", "generator": "m-short"},
+            {"id": f"r{i}b", "text": "a much longer answer " * 4, "generator": "m-long"},
+        ]
+        base = {"prompt": f"question {i}", "prompt_id": f"q{i}", "responses": responses, "category": f"c{i % 2}"}
+        truth = "b" if i % 4 else "a"
+        for human in ("ann1", "ann2"):
+            lines.append(base | {"judge": human, "judge_kind": "human", "winner": truth})
+        for shown in (["r%da" % i, "r%db" % i], ["r%db" % i, "r%da" % i]):
+            first = "a" if shown[0].endswith("a") else "b"
+            lines.append(base | {"judge": judge, "judge_kind": "llm", "winner": first, "shown_order": shown})
+    path = tmp_path / "verdicts.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def verdicts(tmp_path: Path) -> Project:
+    _import(_verdict_file(tmp_path), "v", "--create-project")
+    return Project.objects.get(slug="v")
+
+
+def test_the_page_for_every_visitor_escapes_names_and_links_to_disagreements(verdicts: Project) -> None:
+    clients = _world(verdicts)
+    url = reverse("annotation:judges", args=["v"])
+    assert clients["anonymous"].get(url).status_code == 302
+    assert clients["annotator"].get(url).status_code in (403, 404)
+    assert clients["outsider"].get(url).status_code in (403, 404)
+    for who in ("researcher", "admin"):
+        page = clients[who].get(url)
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "<img src=x onerror" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+        assert "Judges against human-majority" in html
+        assert "Position bias" in html and "Bradley–Terry ratings" in html
+    job = JudgeReport.objects.get(project=verdicts)
+    row = next(r for r in job.report["judges_report"]["judges"] if r["kind"] == "llm")
+    # Always the first shown: prefers first 1.0, never consistent across orders, right in one order of each item.
+    assert row["prefers_first"]["value"] == 1.0
+    assert row["position_consistency"]["value"] == 0.0
+    assert row["correct_both_orders"]["value"] == 0.0
+    assert row["accuracy_both_orders"]["value"] == 0.5
+    # Undefined numbers: None with the reason, never 0 (no judge gave scores here).
+    assert row["score_accuracy"]["value"] is None and row["score_accuracy"]["reason"]
+    link = reverse("annotation:judges_disagreements", args=["v"])
+    listing = clients["researcher"].get(link, {"judge": row["name"], "other": "human-majority"})
+    assert listing.status_code == 200
+    text = listing.content.decode()
+    assert "40 comparisons" in text  # a split over the two orders is a tie, never the majority's side
+    assert "<img src=x onerror" not in text
+    assert clients["annotator"].get(link, {"judge": row["name"], "other": "human-majority"}).status_code in (403, 404)
+    assert clients["researcher"].get(link, {"judge": "nobody", "other": "human-majority"}).status_code == 400
+
+
+def test_undefined_numbers_show_a_dash_with_the_reason(verdicts: Project) -> None:
+    page = _world(verdicts)["researcher"].get(reverse("annotation:judges", args=["v"]))
+    html = page.content.decode()
+    job = JudgeReport.objects.get(project=verdicts)
+    human = next(r for r in job.report["judges_report"]["judges"] if r["name"] == "ann1")
+    reason = human["position_consistency"]["reason"]
+    assert human["position_consistency"]["value"] is None and reason  # asked in one order only
+    assert f'<td class="num undefined" title="{reason}">–' in html
+
+
+def test_a_report_goes_stale_when_judgments_change_and_is_recomputed(verdicts: Project) -> None:
+    client = _world(verdicts)["researcher"]
+    url = reverse("annotation:judges", args=["v"])
+    client.get(url)
+    job = JudgeReport.objects.get(project=verdicts)
+    assert client.get(url).status_code == 200 and JudgeReport.objects.filter(project=verdicts).count() == 1
+    judgment_exclude(judgment=Judgment.objects.filter(project=verdicts).first())
+    html = client.get(url).content.decode()
+    assert JudgeReport.objects.filter(project=verdicts).count() == 2  # a stale report is computed again
+    assert "stale" not in html
+    assert JudgeReport.objects.exclude(pk=job.pk).get().report["verdicts"] == job.report["verdicts"] - 1
+
+
+def test_the_api_answers_the_same_numbers_and_refuses_unknown_parameters(verdicts: Project) -> None:
+    clients = _world(verdicts)
+    url = reverse("api:judges_report", args=["v"])
+    answer = clients["researcher"].get(url, {"reference": "ann1"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "succeeded" and body["stale"] is False
+    command = _report("v", "--reference", "ann1")
+    assert body["report"]["judges_report"]["judges"] == command["judges_report"]["judges"]
+    bad = clients["researcher"].get(url, {"refrence": "ann1"})
+    assert bad.status_code == 400 and "refrence" in json.dumps(bad.json())
+    assert clients["researcher"].get(url, {"reference": "nobody"}).status_code == 400
+    assert clients["annotator"].get(url).status_code in (403, 404)
+    assert clients["anonymous"].get(url).status_code in (401, 403)
+
+
+def test_the_command_names_a_bad_parameter(verdicts: Project) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="reference"):
+        _report("v", "--reference", "nobody")
+    with pytest.raises(CommandError, match="baseline_generator"):
+        _report("v", "--baseline-generator", "gpt-9")
