@@ -1,17 +1,21 @@
 """DRF glue: every 4xx has the body {"error": {"message": ..., "details": ...}}; pagination; the schema class.
 
 The handler covers the service refusals (ApplicationError), DRF's own (validation, parse errors, 401, 403, 404,
-405, 415, throttling) and Django's ValidationError from model `full_clean`. `NotFoundApi` answers any unknown URL
-under /api/v1/ in the same shape, so a client never has to parse an HTML error page.
+405, 415, throttling: 429) and Django's ValidationError from model `full_clean`; a database that cannot be reached
+is a 503 with Retry-After, and any other crash a 500 in the same shape, with no traceback or path in the body.
+`NotFoundApi` answers any unknown URL under /api/v1/ in the same shape, so a client never has to parse an HTML
+error page.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
@@ -19,10 +23,12 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from workbench.exceptions import ApplicationError, NotFound
+
+logger = logging.getLogger("workbench.api")
 
 
 class AnyAcceptNegotiation(BaseContentNegotiation):
@@ -39,7 +45,20 @@ def error_body(message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"message": message, "details": details if details is not None else {}}}
 
 
+# How long a client should wait before retrying when the database cannot be reached.
+DATABASE_RETRY_AFTER_SECONDS = 30
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, (OperationalError, InterfaceError)):  # the database is down, restarting, or locked
+        logger.error("API request failed: the database is unavailable (%s)", type(exc).__name__, exc_info=exc)
+        set_rollback()
+        response = Response(
+            error_body("The database is unavailable right now; try again shortly."),
+            status=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+        return response
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
@@ -52,9 +71,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body("Bad request.", {"reason": str(exc)}), status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # A bug: logged with its traceback here; the client gets the error shape without server details.
+        logger.error("API request failed", exc_info=exc)
+        set_rollback()
+        return Response(error_body("Internal server error; it has been logged."), status=500)
     if isinstance(exc, drf_exceptions.ValidationError):
         message, details = "Invalid input.", response.data
+    elif isinstance(exc, drf_exceptions.Throttled):  # 429; DRF sets Retry-After
+        message, details = str(exc.detail), {"retry_after_seconds": exc.wait}
     else:
         message, details = str(getattr(exc, "detail", exc)), {}
     response.data = error_body(message, details)
@@ -92,6 +116,8 @@ _ERRORS = {
     "413": "The request body is too large.",
     "409": "The request conflicts with the current state (e.g. already submitted, lease expired).",
     "415": "Unsupported media type: send JSON (or multipart for uploads).",
+    "429": "Too many requests (your rate, or bad token keys from your address): wait `Retry-After` seconds.",
+    "503": "The database is unavailable: retry after `Retry-After` seconds.",
 }
 
 
@@ -111,6 +137,7 @@ class AutoSchema(SpectacularAutoSchema):
             codes += ["401", "403"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "413", "415"]
+        codes += ["429", "503"]
         codes += getattr(self.view, "extra_error_codes", [])  # e.g. a download that is not ready: 409
         for code in codes:
             if code not in responses:

@@ -15,6 +15,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from workbench.models import ApiToken
+from workbench.throttles import token_failure_record, token_failures_exceeded
 from workbench.tokens import api_token_authenticate
 
 KEYWORD = "Token"
@@ -31,8 +32,12 @@ class TokenAuthentication(BaseAuthentication):
             key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
+        wait = token_failures_exceeded(request)
+        if wait is not None:  # guessing keys: refused before the lookup (docs/security.md)
+            raise exceptions.Throttled(wait=wait, detail="Too many invalid token keys from your address.")
         token = api_token_authenticate(key=key)
         if token is None:
+            token_failure_record(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         return token.user, token
 

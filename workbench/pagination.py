@@ -4,7 +4,7 @@ imported, so this must not import anything that imports generics (drf-spectacula
 from __future__ import annotations
 
 from rest_framework import pagination
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 
 MAX_PAGE_SIZE = 500
@@ -40,6 +40,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return _documented(super().get_schema_operation_parameters(view))
 
 
+_BAD_CURSOR = "Invalid cursor: pass the `next` or `previous` link of an earlier page as it is."
+
+
 class CursorPagination(pagination.CursorPagination):
     """`?cursor=...&page_size=M` (M from 1 to 500), in id order: stable as rows are added, no COUNT of a big table."""
 
@@ -50,6 +53,20 @@ class CursorPagination(pagination.CursorPagination):
 
     def get_page_size(self, request: Request) -> int | None:
         return _page_size(request, self.page_size)
+
+    def decode_cursor(self, request: Request) -> pagination.Cursor | None:
+        """A cursor is client input: one that does not decode (DRF: 404) or whose position is not an id (DRF: a
+        500 from the database lookup, or an integer overflow) is a 400 that names the parameter."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": [_BAD_CURSOR]}) from None
+        position = cursor.position if cursor is not None else None
+        ordering = (self.ordering,) if isinstance(self.ordering, str) else tuple(self.ordering)
+        by_id = ordering in (("id",), ("-id",))  # DRF sets the tuple form while paginating
+        if position is not None and by_id and not (position.isascii() and position.isdigit() and len(position) <= 18):
+            raise ValidationError({"cursor": [_BAD_CURSOR]})
+        return cursor
 
     def get_schema_operation_parameters(self, view: object) -> list[dict]:
         return _documented(super().get_schema_operation_parameters(view))

@@ -2,6 +2,11 @@
 
 Keys look like `pwb_<43 url-safe characters>`; the `pwb_` prefix makes a leaked key easy to find with secret
 scanners. Only the SHA-256 of a key is stored.
+
+A password change revokes all of the user's tokens (a stolen password may have been used to make one):
+`RevokeTokensOnPasswordChange` sits in AUTH_PASSWORD_VALIDATORS, whose `password_changed` hook Django calls after
+every save that follows `set_password` (admin, `manage.py changepassword`, password forms), but not when it merely
+upgrades a stored hash at login.
 """
 
 from __future__ import annotations
@@ -57,6 +62,25 @@ def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def api_token_revoke_all(*, user: AbstractBaseUser) -> int:
+    """Revoke every active token of the user; returns how many."""
+    return ApiToken.objects.filter(user_id=user.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+class RevokeTokensOnPasswordChange:
+    """Not a rule on passwords: Django's hook for "this user's password has just changed"."""
+
+    def validate(self, password: str, user: AbstractBaseUser | None = None) -> None:
+        return None
+
+    def password_changed(self, password: str, user: AbstractBaseUser | None = None) -> None:
+        if user is not None and user.pk is not None:
+            api_token_revoke_all(user=user)
+
+    def get_help_text(self) -> str:
+        return "Changing your password revokes your API tokens."
 
 
 def api_token_list(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:

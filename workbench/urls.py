@@ -23,3 +23,6 @@ urlpatterns = [
     path("rewards/", include("rewards.urls")),
     path("", include("annotation.urls")),
 ]
+
+# A crash answers without a traceback or a path: JSON under /api/, a standalone page elsewhere (workbench/errors.py).
+handler500 = "workbench.errors.server_error"
