@@ -103,6 +103,14 @@ MATRIX: list[tuple[str, Kwargs, str, dict | None, str, dict[str, int]]] = [
         "json",
         row(anonymous=401, annotator=403, outsider=403, researcher=400, admin=400, revoked=401),
     ),
+    (
+        "rewards_api:base_models",
+        lambda w: {},
+        "get",
+        None,
+        "json",
+        row(anonymous=401, annotator=403, outsider=403, researcher=200, admin=200, revoked=401),
+    ),
     ("rewards_api:run_detail", lambda w: _run(w), "get", None, "json", RUN_VIEWERS),
     (
         "rewards_api:run_cancel",
