@@ -7,12 +7,13 @@ so `scripts/start` needs no server. docs/configuration.md lists every variable.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from workbench.env import env_bool, env_int, env_list, env_path, env_str, env_url
+from workbench.env import env_bool, env_int, env_list, env_path, env_rate, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "workbench",
     "annotation",
     "rewards",
+    "axes",  # login lockout (below)
 ]
 
 MIDDLEWARE = [
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "workbench.middleware.ApplicationErrorMiddleware",
     "workbench.middleware.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "workbench.urls"
@@ -106,9 +109,37 @@ WORKBENCH_ADMIN_PASSWORD = env_str("WORKBENCH_ADMIN_PASSWORD", "")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Logins and API throttles (docs/security.md) ---
+# Proxies in front of the app that append the client address to X-Forwarded-For (0: clients connect directly,
+# and X-Forwarded-For is ignored so nobody can forge their address).
+WORKBENCH_TRUSTED_PROXIES = env_int("WORKBENCH_TRUSTED_PROXIES", 0, minimum=0, maximum=5)
+# django-axes: after this many failed logins for one username from one address, that combination is refused
+# (HTTP 429, before any password hashing) for the lockout time; other users and other addresses still log in.
+# 0 turns the lockout off.
+WORKBENCH_LOGIN_FAILURE_LIMIT = env_int("WORKBENCH_LOGIN_FAILURE_LIMIT", 5, minimum=0)
+WORKBENCH_LOGIN_LOCKOUT_MINUTES = env_int("WORKBENCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = WORKBENCH_LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = max(1, WORKBENCH_LOGIN_FAILURE_LIMIT)
+AXES_COOLOFF_TIME = timedelta(minutes=WORKBENCH_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one NAT's other users are not locked out
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "workbench.throttles.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "workbench.throttles.client_ip"
+AXES_VERBOSE = False
+# The token API: per-user and anonymous request rates (DRF throttles, counted in the shared cache), and failed
+# token keys per address within the login lockout time.
+WORKBENCH_API_USER_RATE = env_rate("WORKBENCH_API_USER_RATE", "1200/minute")
+WORKBENCH_API_ANON_RATE = env_rate("WORKBENCH_API_ANON_RATE", "60/minute")
+WORKBENCH_API_TOKEN_FAILURE_LIMIT = env_int("WORKBENCH_API_TOKEN_FAILURE_LIMIT", 100, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "workbench.tokens.RevokeTokensOnPasswordChange"},  # a password change revokes the user's API tokens
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -169,6 +200,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["workbench.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "workbench.api.AutoSchema",
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["workbench.throttles.AnonRateThrottle", "workbench.throttles.UserRateThrottle"],
+    "NUM_PROXIES": WORKBENCH_TRUSTED_PROXIES or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preference Workbench API",
