@@ -111,7 +111,8 @@ def test_scoring_writes_the_models_judgments_once(tmp_path: Path, tiny_model_ref
     scoring_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.judgments_written == job.comparisons_total == 12
-    written = Judgment.objects.filter(judge=run.judge, project=other).prefetch_related("placements")
+    # Judges are per project: the model judges `other` as that project's judge of the same name.
+    written = Judgment.objects.filter(judge__name=run.judge.name, project=other).prefetch_related("placements")
     assert written.count() == 12 and all(j.source == "model" for j in written)
     for judgment in written:
         placements = sorted(judgment.placements.all(), key=lambda p: -p.score)
