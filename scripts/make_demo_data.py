@@ -21,6 +21,41 @@ def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def synthetic_both_orders(items: list[dict]) -> list[dict]:
+    """A SYNTHETIC LLM judge asked in both shown orders (no public file has one on PandaLM), in the generic verdicts
+    format: in each order it gives the human majority's label with probability 0.6, else it picks whichever response
+    was shown first; seeded. It gives the demo's Judges page position-bias and both-order numbers to show."""
+    import random
+
+    rng = random.Random(20261207)
+    rows = []
+    for item in items:
+        if not all(isinstance(item[key], str) for key in ("response1", "response2")):
+            continue
+        votes = [item["annotator1"], item["annotator2"], item["annotator3"]]
+        majority = max(set(votes), key=votes.count) if max(votes.count(v) for v in votes) >= 2 else 0
+        truth = {0: "tie", 1: "response1", 2: "response2"}[majority]
+        instruction, extra = item["instruction"], item.get("input") or ""
+        models = (item.get("cmp_key") or "_").split("_", 1)
+        for shown in (["response1", "response2"], ["response2", "response1"]):
+            rows.append(
+                {
+                    "prompt": f"{instruction}\n\n{extra}" if extra.strip() else instruction,
+                    "prompt_id": str(item["idx"]),
+                    "category": item.get("motivation_app") or "",
+                    "responses": [
+                        {"id": "response1", "text": item["response1"], "generator": models[0]},
+                        {"id": "response2", "text": item["response2"], "generator": models[-1]},
+                    ],
+                    "judge": "demo:synthetic-llm-judge",
+                    "judge_kind": "llm",
+                    "shown_order": shown,
+                    "winner": truth if rng.random() < 0.6 else shown[0],
+                }
+            )
+    return rows
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     # Pairwise: HH-RLHF harmless-base test, first 300 pairs.
@@ -45,6 +80,8 @@ def main() -> None:
             json.dumps(data[:200], ensure_ascii=False, indent=0)
         )
     shutil.copy(SHARED / "pandalm/LICENSE", OUT / "pandalm/LICENSE")
+    items = json.loads((SHARED / "pandalm" / "testset-v1.json").read_text())[:200]
+    write_jsonl_gz(OUT / "pandalm/synthetic-judge-both-orders.first200.jsonl.gz", synthetic_both_orders(items))
 
     # Multi-annotator with an LLM judge: MT-Bench, the first 10 questions.
     (OUT / "mtbench").mkdir(exist_ok=True)

@@ -41,7 +41,7 @@ def interval_chart(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" class="interval-chart">',
-        f'<text x="{pad_l}" y="16" class="chart-title">{escape(title)}</text>',
+        f'<text x="8" y="16" class="chart-title">{escape(title)}</text>',
     ]
     axis_y = height - pad_b + 4
     for tick in (low, (low + high) / 2, high):

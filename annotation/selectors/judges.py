@@ -8,6 +8,7 @@ million judgments becomes records in seconds without an ORM object per row.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator, Sequence
@@ -218,7 +219,8 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
         raise ApplicationError(f"judge: no judge named {judge!r} in this project.", extra={"field": "judge"})
     if other not in names and other not in (HUMAN_MAJORITY, HUMAN_LOO):
         raise ApplicationError(f"other: no judge named {other!r} in this project.", extra={"field": "other"})
-    key = f"judge-disagreements:{project.pk}:{judgments_fingerprint(project=project)}:{judge}:{other}:{category}"
+    question = f"{project.pk}\0{judgments_fingerprint(project=project)}\0{judge}\0{other}\0{category}"
+    key = "judge-disagreements:" + hashlib.sha256(question.encode()).hexdigest()
     found = cache.get(key)
     if found is None:
         found = [
@@ -255,13 +257,13 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
         groups: dict[int, list[str]] = {}
         for placement in judgment.placements.all():
             groups.setdefault(placement.rank, []).append(letter.get(placement.response_id, "?"))
-        shown = judgment.shown_order or []
+        order = judgment.shown_order or []
         by_comparison.setdefault(judgment.comparison_id, []).append(
             JudgedBy(
                 judge=judgment.judge.name,
                 kind=judgment.judge.kind,
                 groups=[sorted(groups[rank]) for rank in sorted(groups)],
-                shown_first=letter.get(shown[0]) if shown else None,
+                shown_first=letter.get(order[0]) if order else None,
                 status=judgment.status,
                 rationale=judgment.rationale,
             )

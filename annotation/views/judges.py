@@ -45,14 +45,16 @@ SCORE_COLUMNS = (
 PAGE_PARAMETERS = ("sort",)
 
 
-def cell(metric: dict[str, Any] | None, link: str = "") -> dict[str, Any]:
+def cell(metric: dict[str, Any] | None, link: str = "", digits: int = 3) -> dict[str, Any]:
     """A metric as the page shows it: value, interval and n, or a dash with the reason."""
     if not metric or metric.get("value") is None:
         return {"text": "–", "reason": (metric or {}).get("reason") or "not computed", "undefined": True}
     interval = metric.get("interval")
+    low_digits = max(0, digits - 1)
     return {
-        "text": f"{metric['value']:.3f}",
-        "interval": f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "",
+        "text": f"{metric['value']:.{digits}f}",
+        "value": metric["value"],
+        "interval": f"{interval[0]:.{low_digits}f}–{interval[1]:.{low_digits}f}" if interval else "",
         "n": metric.get("n"),
         "link": link,
         "undefined": False,
@@ -147,10 +149,8 @@ def _bias_charts(report: dict[str, Any]) -> list[str]:
     first = [point(row, "prefers_first") for row in rows]
     longer = [point(row, "prefers_longer", "reference_prefers_longer") for row in rows]
     return [
-        interval_chart(first, title="Position bias: share of verdicts for the response shown first (ideal 0.5)"),
-        interval_chart(
-            longer, title="Length bias: share of verdicts for the longer response (tick: the reference's own)"
-        ),
+        interval_chart(first, title="Position bias: verdicts for the response shown first (ideal 0.5)"),
+        interval_chart(longer, title="Length bias: verdicts for the longer response (tick: the reference)"),
     ]
 
 
@@ -168,10 +168,10 @@ def _leaderboard(report: dict[str, Any]) -> dict[str, Any] | None:
             rank_interval = entry.get("rank_interval")
             cells.append(
                 {
-                    "rating": cell(rating),
+                    "rating": cell(rating, digits=0),
                     "rank": entry.get("rank"),
                     "rank_interval": rank_interval,
-                    "win_rate": cell(entry.get("win_rate")),
+                    "win_rate": cell(entry.get("win_rate"), digits=1),
                 }
             )
         rows.append({"name": name, "cells": cells})
@@ -179,7 +179,7 @@ def _leaderboard(report: dict[str, Any]) -> dict[str, Any] | None:
 
     def rating_of(row: dict[str, Any]) -> float:
         value = row["cells"][0]["rating"] if row["cells"] else None
-        return -float(value["text"]) if value and not value["undefined"] else float("inf")
+        return -float(value["value"]) if value and not value["undefined"] else float("inf")
 
     rows.sort(key=rating_of)
     chart = ""
@@ -197,7 +197,7 @@ def _leaderboard(report: dict[str, Any]) -> dict[str, Any] | None:
             pad = max(10.0, (high - low) * 0.05)
             chart = interval_chart(
                 points,
-                title=f"Bradley–Terry ratings under {first} (95% bootstrap intervals)",
+                title=f"Bradley–Terry ratings under {first[:40]} (95% intervals)",
                 x_range=(low - pad, high + pad),
                 guide=1000.0 if low - pad < 1000 < high + pad else None,
                 value_format="{:.0f}",
@@ -216,26 +216,24 @@ def _leaderboard(report: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _categories(report: dict[str, Any]) -> dict[str, Any]:
+    """Categories as rows, judges as columns: accuracy in each cell (agreement and κ on hover)."""
     rows = report.get("judges", [])
     names = sorted({category for row in rows for category in row.get("categories", {})})
     table = []
     for category in names:
+        cells = []
         for row in rows:
-            part = row.get("categories", {}).get(category)
-            if part is None:
-                continue
-            table.append(
+            part = row.get("categories", {}).get(category) or {}
+            cells.append(
                 {
-                    "category": category,
-                    "judge": row["name"],
-                    "n": part["n"],
                     "accuracy": cell(part.get("accuracy")),
                     "agreement": cell(part.get("agreement")),
                     "kappa": cell(part.get("cohen_kappa")),
-                    "prefers_first": cell(part.get("prefers_first")),
+                    "n": part.get("n", 0),
                 }
             )
-    return {"names": names, "rows": table}
+        table.append({"category": category, "cells": cells})
+    return {"judges": [row["name"] for row in rows], "rows": table}
 
 
 def _choices(project: Project) -> dict[str, Any]:

@@ -53,13 +53,14 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "name": "PandaLM, 3 annotators (demo)",
         "kind": "pairwise",
         "overlap": 3,
-        "description": "200 PandaLM test items judged by three human annotators (ties allowed), GPT-3.5 and "
-        "PandaLM-7B.",
+        "description": "200 PandaLM test items judged by three human annotators (ties allowed), GPT-3.5, "
+        "PandaLM-7B and a synthetic position-biased LLM judge asked in both orders (see its Judges page).",
         "source": "PandaLM (Apache-2.0), Wang et al. 2023. demo_data/pandalm/",
         "files": [
             ("pandalm/testset-v1.first200.json", {}),
             ("pandalm/gpt-3.5-turbo-testset-v1.first200.json", {}),
             ("pandalm/pandalm-7b-testset-v1.first200.json", {}),
+            ("pandalm/synthetic-judge-both-orders.first200.jsonl.gz", {}),
         ],
     },
     {
