@@ -25,7 +25,7 @@ from django.utils import timezone
 from annotation.exports.options import ExportSpec, export_spec_validate
 from annotation.exports.runner import export_project, reproduce_command
 from annotation.models import ExportJob, Judgment, Project
-from workbench.exceptions import ApplicationError
+from workbench.exceptions import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +159,21 @@ def export_job_is_stalled(*, job: ExportJob) -> bool:
 @transaction.atomic
 def export_retry(*, job: ExportJob) -> ExportJob:
     """Queue a failed or stalled job again, with the same format, filters and options."""
+    from annotation.services.job_liveness import job_liveness
+
     job = ExportJob.objects.select_for_update().get(pk=job.pk)
-    if job.status != ExportJob.Status.FAILED and not export_job_is_stalled(job=job):
+    stalled = export_job_is_stalled(job=job)
+    if job.status != ExportJob.Status.FAILED and not stalled:
         raise ApplicationError("Only a failed or stalled export can be retried.")
+    if stalled:  # only a certainly dead run: a slow one would run twice and its last write would land on this row
+        last = job.heartbeat_at or job.started_at
+        liveness = job_liveness(task_name="annotation.tasks.export_job_run_task", job_id=job.pk, last_sign_of_life=last)
+        if not liveness.dead:
+            raise Conflict(f"This export has stopped reporting progress but may not be dead. {liveness.reason}")
     job.status = ExportJob.Status.QUEUED
     job.report, job.error, job.files = {}, "", []
     job.rows_done = 0
-    job.started_at = job.finished_at = job.heartbeat_at = None
+    job.finished_at = job.heartbeat_at = None  # started_at stays until the next attempt's claim sets it
     job.save()
     limit = getattr(settings, "WORKBENCH_INLINE_EXPORT_MAX_JUDGMENTS", INLINE_MAX_JUDGMENTS_DEFAULT)
     if job.rows_total <= limit:

@@ -29,7 +29,7 @@ from annotation.importers.readers import without_paths
 from annotation.models import ImportJob, Project
 from annotation.selectors import PROGRESS_KEY
 from annotation.services.imports import ImportFailed, ImportTimeLimitExceeded, import_file
-from workbench.exceptions import ApplicationError
+from workbench.exceptions import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +167,23 @@ def import_job_is_stalled(*, job: ImportJob, live: dict[str, Any] | None) -> boo
 def import_job_retry(*, job: ImportJob) -> ImportJob:
     """Queue a failed or stalled job again. Its previous attempt wrote nothing (one transaction per file)."""
     from annotation.selectors import import_job_live_progress
+    from annotation.services.job_liveness import job_liveness
 
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    stalled = import_job_is_stalled(job=job, live=import_job_live_progress(job=job))
+    live = import_job_live_progress(job=job)
+    stalled = import_job_is_stalled(job=job, live=live)
     if job.status != ImportJob.Status.FAILED and not stalled:
         raise ApplicationError("Only a failed or stalled import can be retried.")
+    if stalled:  # only a certainly dead run: a slow one would run twice and its last write would land on this row
+        last = (live or {}).get("at") or job.heartbeat_at or job.started_at
+        liveness = job_liveness(task_name="annotation.tasks.import_job_run_task", job_id=job.pk, last_sign_of_life=last)
+        if not liveness.dead:
+            raise Conflict(f"This import has stopped reporting progress but may not be dead. {liveness.reason}")
     if not Path(job.path).exists():
         raise ApplicationError("The uploaded file is gone; upload it again.")
     job.status = ImportJob.Status.QUEUED
     job.report, job.error, job.phase = {}, "", ""
-    job.started_at = job.finished_at = None
+    job.finished_at = None  # started_at stays until the next attempt's claim sets it
     job.save()
     cache.delete(PROGRESS_KEY.format(job.pk))
     transaction.on_commit(lambda: _enqueue(job.pk))
