@@ -170,6 +170,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 WORKBENCH_MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 2048, minimum=1)
+# Uploaded files are deleted this long after their import finished (kept so a failed import can be retried).
+WORKBENCH_UPLOAD_RETENTION_HOURS = env_int("WORKBENCH_UPLOAD_RETENTION_HOURS", 168, minimum=0)
 # Files above this size are imported by a Celery worker; smaller ones inside the request.
 WORKBENCH_INLINE_IMPORT_MAX_KB = env_int("WORKBENCH_INLINE_IMPORT_MAX_KB", 0, minimum=0)
 # Import limits (docs/security.md): a file past one is refused while it is read, before it costs memory or time.

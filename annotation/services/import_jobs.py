@@ -87,8 +87,19 @@ def _enqueue(job_id: int) -> None:
     import_job_run_task.delay(job_id)
 
 
+def _cleanup_uploads() -> None:
+    """Uploads past their retention time go at the start of each import (no process of its own needed)."""
+    from annotation.services.uploads import uploads_cleanup
+
+    try:
+        uploads_cleanup()
+    except Exception:  # noqa: BLE001 - a cleanup problem must never fail the import
+        logger.exception("upload cleanup failed")
+
+
 def import_job_run(*, job_id: int) -> None:
     """Run a queued job; a no-op for a job that is not queued (a duplicate delivery)."""
+    _cleanup_uploads()
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=now, heartbeat_at=now, phase="validate", error=""
