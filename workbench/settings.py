@@ -14,10 +14,12 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from workbench.env import env_bool, env_int, env_list, env_path, env_rate, env_str, env_url
+from workbench.private_files import private_dir, private_sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = env_path("WORKBENCH_DATA_DIR", BASE_DIR / "var")
+private_dir(DATA_DIR)  # 0700: it holds the secret key, the database, uploads and exports
 DEBUG = env_bool("WORKBENCH_DEBUG", False)
 
 _secret = env_str("WORKBENCH_SECRET_KEY", "")
@@ -96,6 +98,7 @@ DATABASE_URL = env_url(
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("WORKBENCH_DB_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    private_sqlite_file(Path(DATABASES["default"]["NAME"]))  # 0600, not sqlite's 0644
     # WAL lets the worker write while the web process reads; IMMEDIATE transactions take the write lock up
     # front, so two writers queue on the busy timeout instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -165,6 +168,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env_bool("WORKBENCH_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind TLS (docs/security.md, "Deploying behind TLS"): HSTS, redirect plain HTTP, and trust the proxy's
+# X-Forwarded-Proto only when told that a proxy sets it (otherwise a client could claim https itself).
+SECURE_HSTS_SECONDS = env_int("WORKBENCH_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("WORKBENCH_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("WORKBENCH_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("WORKBENCH_SSL_REDIRECT", False)
+if env_bool("WORKBENCH_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Uploads: the import page streams the file to disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
