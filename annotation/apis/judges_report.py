@@ -31,6 +31,7 @@ PARAMETERS = [
     OpenApiParameter("category", str, description="Only prompts of this category."),
     OpenApiParameter("kinds", str, description="Comma-separated judge kinds to compare (the reference stays)."),
     OpenApiParameter("generators", str, description="Comma-separated generators to keep."),
+    OpenApiParameter("humans", str, description="Judges whose votes make the human majority: names or patterns."),
     OpenApiParameter("recompute", bool, description="Compute again even if a fresh report is stored."),
 ]
 

@@ -7,6 +7,7 @@ status); any added, removed, excluded or restored judgment makes it stale, and t
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -35,7 +36,7 @@ INLINE_MAX_JUDGMENTS_DEFAULT = 50_000
 STALLED_AFTER_S = 120
 MIN_CATEGORY_COMPARISONS = 100
 Progress = Callable[[str], None]
-FIELDS = ("reference", "baseline_generator", "category", "kinds", "generators")
+FIELDS = ("reference", "baseline_generator", "category", "kinds", "generators", "humans")
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,14 @@ class ReportRequest:
     baseline_generator: str = ""  # "": no win rates against a baseline (Bradley-Terry ratings still)
     category: str = ""  # "": every category (the per-category table is always there)
     kinds: tuple[str, ...] = ()  # judge kinds to compare (the reference is always kept); (): all
-    generators: tuple[str, ...] = ()  # only comparisons whose both responses come from these generators; (): all
+    generators: tuple[str, ...] = ()  # only comparisons that involve one of these generators; (): all
+    # The judges whose votes make the human majority and the MT-Bench agreement: names or shell-style patterns
+    # (`mtbench:expert_*`, FastChat's experts without the authors); (): every judge of kind human.
+    humans: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["kinds"], data["generators"] = list(self.kinds), list(self.generators)
+        data["kinds"], data["generators"], data["humans"] = list(self.kinds), list(self.generators), list(self.humans)
         return data
 
     @property
@@ -90,7 +94,12 @@ def report_request_validate(*, project: Project, data: Mapping[str, Any]) -> Rep
             f"kinds: unknown judge kind {bad_kinds[0]!r}; one of {', '.join(Judge.Kind.values)}.",
             extra={"field": "kinds"},
         )
+    humans = _as_list(data.get("humans"), "humans")
+    for pattern in humans:
+        if not fnmatch.filter(judges, pattern):
+            raise ApplicationError(f"humans: {pattern!r} matches no judge in this project.", extra={"field": "humans"})
     return ReportRequest(
+        humans=humans,
         reference=reference,
         baseline_generator=str(data.get("baseline_generator") or "").strip(),
         category=str(data.get("category") or "").strip(),
@@ -111,8 +120,11 @@ def judges_report_compute(
     read_s = time.monotonic() - started
     say("comparing judges")
     categories = [request.category] if request.category else None
+    names = judge_names(project=project)
+    humans = {name for pattern in request.humans for name in fnmatch.filter(names, pattern)} or None
     report = judges_report(
         verdicts,
+        humans=humans,
         reference=request.reference,
         categories=categories,
         kinds=set(request.kinds) or None,

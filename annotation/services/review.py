@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from annotation.models import Comparison, Judgment
 from workbench.exceptions import ApplicationError, Conflict
@@ -12,25 +13,36 @@ from workbench.exceptions import ApplicationError, Conflict
 
 @transaction.atomic
 def judgment_exclude(*, judgment: Judgment) -> Judgment:
-    """Mark the judgment excluded: exports and training read active judgments only. Excluding twice is a no-op."""
-    Judgment.objects.filter(pk=judgment.pk).update(status=Judgment.Status.EXCLUDED)
+    """Mark an active judgment excluded: exports and training read active judgments only. Excluding twice is a no-op;
+    a "no verdict" has nothing to exclude."""
+    if judgment.status == Judgment.Status.NO_VERDICT:
+        raise Conflict(
+            "A judgment without a verdict is not in exports or training already.", extra={"field": "judgment"}
+        )
+    Judgment.objects.filter(pk=judgment.pk).update(status=Judgment.Status.EXCLUDED, updated_at=timezone.now())
     judgment.refresh_from_db(fields=["status"])
     return judgment
 
 
 @transaction.atomic
 def judgment_restore(*, judgment: Judgment) -> Judgment:
-    """Make an excluded judgment active again, unless its judge has another active judgment of the comparison
-    (one active judgment per judge and comparison)."""
+    """Make an excluded judgment active again, unless its judge has another active judgment of the comparison in the
+    same shown order (one active judgment per judge, comparison and order). Only excluded judgments come back: a
+    "no verdict" stays what it is."""
+    if judgment.status != Judgment.Status.EXCLUDED:
+        raise Conflict("Only an excluded judgment can be restored.", extra={"field": "judgment"})
     others = Judgment.objects.filter(
-        judge_id=judgment.judge_id, comparison_id=judgment.comparison_id, status=Judgment.Status.ACTIVE
+        judge_id=judgment.judge_id,
+        comparison_id=judgment.comparison_id,
+        order_key=judgment.order_key,
+        status__in=[Judgment.Status.ACTIVE, Judgment.Status.NO_VERDICT],
     ).exclude(pk=judgment.pk)
     if others.exists():
         raise Conflict(
             "This judge has another active judgment of the comparison; exclude that one first.",
             extra={"field": "judgment"},
         )
-    Judgment.objects.filter(pk=judgment.pk).update(status=Judgment.Status.ACTIVE)
+    Judgment.objects.filter(pk=judgment.pk).update(status=Judgment.Status.ACTIVE, updated_at=timezone.now())
     judgment.refresh_from_db(fields=["status"])
     return judgment
 

@@ -116,7 +116,7 @@ def _verdict_file(tmp_path: Path, judge: str = "<img src=x onerror=alert(1)>") -
         truth = "b" if i % 4 else "a"
         for human in ("ann1", "ann2"):
             lines.append(base | {"judge": human, "judge_kind": "human", "winner": truth})
-        for shown in (["r%da" % i, "r%db" % i], ["r%db" % i, "r%da" % i]):
+        for shown in ([f"r{i}a", f"r{i}b"], [f"r{i}b", f"r{i}a"]):
             first = "a" if shown[0].endswith("a") else "b"
             lines.append(base | {"judge": judge, "judge_kind": "llm", "winner": first, "shown_order": shown})
     path = tmp_path / "verdicts.jsonl"
@@ -208,3 +208,30 @@ def test_the_command_names_a_bad_parameter(verdicts: Project) -> None:
         _report("v", "--reference", "nobody")
     with pytest.raises(CommandError, match="baseline_generator"):
         _report("v", "--baseline-generator", "gpt-9")
+
+
+def test_mtbench_gpt4_agreement_through_import_follows_fastchat(shared_data: Path) -> None:
+    """GPT-4's pair verdicts against the expert votes (FastChat's "human": experts, not authors), with and without
+    ties, equal to compute_agreement.py's rules on the same files (both turns pooled: each turn is its own prompt)."""
+    from tests.annotation.analysis.test_judge_pairs import fastchat_agreement
+    from tests.annotation.analysis.test_judges_real_data import canonical, mtbench_votes
+
+    folder = shared_data / "mtbench_human_partial"
+    _import(folder / "human_votes.jsonl", "mtbench", "--create-project")
+    _import(folder / "gpt4_pair_verdicts.jsonl", "mtbench")
+    report = _report("mtbench", "--humans", "mtbench:expert_*")["judges_report"]
+    humans, gpt4 = mtbench_votes(shared_data)
+    votes: dict[tuple, dict[str, list[str]]] = {}
+    for row in humans:
+        if row["judge"].startswith("expert"):
+            key, winner = canonical(row, row["winner"])
+            votes.setdefault(key, {}).setdefault("human", []).append(winner)
+    for row in gpt4:
+        key, winner = canonical(row, row["gpt4_winner"])
+        votes.setdefault(key, {}).setdefault("gpt4-pair", []).append(winner)
+    ours = report["mtbench"]["mtbench:gpt-4"]
+    for name, ban in (("with_ties", []), ("without_ties", ["tie"])):
+        agree, total = fastchat_agreement(votes, "gpt4-pair", ban)  # type: ignore[arg-type]
+        assert ours[name]["n"] == total
+        assert ours[name]["value"] == pytest.approx(agree / total, abs=1e-12)
+    assert ours["with_ties"]["n"] > ours["without_ties"]["n"] > 100

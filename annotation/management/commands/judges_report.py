@@ -1,5 +1,5 @@
 """python manage.py judges_report --project SLUG [--reference NAME|human-majority|human-loo]
-[--baseline-generator NAME] [--category C] [--kinds K,K] [--generators G,G] [--json]
+[--baseline-generator NAME] [--category C] [--kinds K,K] [--generators G,G] [--humans PATTERN,...] [--json]
 
 Compares the project's judges (definitions in docs/judges.md) and prints a table, or the whole report as JSON (the
 same numbers as the Judges page and `GET /api/v1/projects/{slug}/judges/report/`). The result is stored, so the page
@@ -55,6 +55,11 @@ class Command(BaseCommand):
         parser.add_argument("--category", default="", help="only prompts of this category")
         parser.add_argument("--kinds", default="", help="comma-separated judge kinds to compare")
         parser.add_argument("--generators", default="", help="comma-separated generators to keep")
+        parser.add_argument(
+            "--humans",
+            default="",
+            help="comma-separated judge names or patterns (mtbench:expert_*) whose votes make the human majority",
+        )
         parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -67,6 +72,7 @@ class Command(BaseCommand):
             "category": opts["category"],
             "kinds": opts["kinds"],
             "generators": opts["generators"],
+            "humans": opts["humans"],
         }
         try:
             request = report_request_validate(project=project, data=data)
