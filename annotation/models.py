@@ -396,6 +396,7 @@ class JudgeReport(BackgroundJob):
     key = models.CharField(max_length=64, help_text="Hash of the options: reports of the same question share it.")
     fingerprint = models.CharField(max_length=400, blank=True, help_text="The judgments it read (count, ids, times).")
     phase = models.CharField(max_length=32, blank=True)
+    stale = False  # not stored: set by judges_report_start when it compared the fingerprint
 
     class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["project", "key", "-created_at"], name="judgereport_project_key")]

@@ -13,7 +13,7 @@ HUMAN_MAJORITY = "human-majority"
 HUMAN_LOO = "human-loo"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million of them for a big project's report
 class Verdict:
     item: int  # the comparison
     prompt: str  # the prompt's id: bootstrap resamples prompts

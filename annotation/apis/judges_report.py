@@ -17,7 +17,6 @@ from annotation.models import JudgeReport
 from annotation.selectors import project_get
 from annotation.services.judges_report import (
     FIELDS,
-    judges_report_is_stale,
     judges_report_is_stalled,
     judges_report_start,
     report_request_validate,
@@ -71,7 +70,7 @@ class JudgesReportApi(APIView):
         body = {
             "status": JudgeReport.Status.FAILED if stalled else job.status,
             "phase": job.phase,
-            "stale": judges_report_is_stale(report=job),
+            "stale": job.stale,
             "computed_at": job.finished_at if job.status == JudgeReport.Status.SUCCEEDED else None,
             "error": "The worker computing this report stopped; ask again with recompute=true."
             if stalled

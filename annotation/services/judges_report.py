@@ -190,12 +190,6 @@ def judges_report_current(*, project: Project, request: ReportRequest) -> JudgeR
     return JudgeReport.objects.filter(project=project, key=request.key).order_by("-created_at", "-id").first()
 
 
-def judges_report_is_stale(*, report: JudgeReport) -> bool:
-    return report.status == JudgeReport.Status.SUCCEEDED and report.fingerprint != judgments_fingerprint(
-        project=report.project
-    )
-
-
 def judges_report_start(
     *,
     project: Project,
@@ -207,12 +201,18 @@ def judges_report_start(
     """The fresh stored report for this request, or a new job computing it: here and now when the project is small
     (the page answers with the numbers), else on a worker (the page polls); `schedule=False`: the caller runs it. A
     job already queued or running for the same request is returned, not duplicated."""
+    limit = getattr(settings, "WORKBENCH_INLINE_JUDGES_REPORT_MAX_JUDGMENTS", INLINE_MAX_JUDGMENTS_DEFAULT)
+    small = Judgment.objects.filter(project=project).count() <= limit
     current = judges_report_current(project=project, request=request)
     if current is not None and not force:
         if current.status in (JudgeReport.Status.QUEUED, JudgeReport.Status.RUNNING):
             return current
-        if current.status == JudgeReport.Status.SUCCEEDED and not judges_report_is_stale(report=current):
-            return current
+        if current.status == JudgeReport.Status.SUCCEEDED:
+            current.stale = current.fingerprint != judgments_fingerprint(project=project)
+            # A big project's stale report stays on show (marked) until someone asks to recompute it: judgments
+            # change all day while annotators work, and each recomputation is a worker's minute.
+            if not current.stale or not small:
+                return current
     job = JudgeReport.objects.create(
         project=project,
         key=request.key,
@@ -221,8 +221,7 @@ def judges_report_start(
     )
     if not schedule:
         return job
-    limit = getattr(settings, "WORKBENCH_INLINE_JUDGES_REPORT_MAX_JUDGMENTS", INLINE_MAX_JUDGMENTS_DEFAULT)
-    if Judgment.objects.filter(project=project).count() <= limit:
+    if small:
         judges_report_run(job_id=job.pk)
     else:
         transaction.on_commit(lambda: _enqueue(job.pk))

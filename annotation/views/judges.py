@@ -18,7 +18,6 @@ from annotation.selectors import project_get
 from annotation.selectors.judges import disagreements, judge_names
 from annotation.services.judges_report import (
     FIELDS,
-    judges_report_is_stale,
     judges_report_is_stalled,
     judges_report_start,
     report_request_validate,
@@ -266,7 +265,7 @@ def judges_page(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "annotation/judges.html", context, status=400)
     context["job"] = job
     context["stalled"] = judges_report_is_stalled(report=job)
-    context["stale"] = judges_report_is_stale(report=job)
+    context["stale"] = job.stale
     query = request.GET.copy()
     query.pop("recompute", None)
     context["query"] = query.urlencode()

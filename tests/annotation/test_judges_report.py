@@ -235,3 +235,18 @@ def test_mtbench_gpt4_agreement_through_import_follows_fastchat(shared_data: Pat
         assert ours[name]["n"] == total
         assert ours[name]["value"] == pytest.approx(agree / total, abs=1e-12)
     assert ours["with_ties"]["n"] > ours["without_ties"]["n"] > 100
+
+
+def test_a_big_projects_stale_report_stays_marked_until_recomputed(verdicts: Project, settings) -> None:  # noqa: ANN001
+    settings.WORKBENCH_INLINE_JUDGES_REPORT_MAX_JUDGMENTS = 10  # "big": computed on a worker
+    _report("v")  # the command computes it here and stores it
+    client = _world(verdicts)["researcher"]
+    url = reverse("annotation:judges", args=["v"])
+    assert "stale" not in client.get(url).content.decode()
+    judgment_exclude(judgment=Judgment.objects.filter(project=verdicts).first())
+    html = client.get(url).content.decode()
+    assert "stale: judgments changed since" in html and "recompute=1" in html
+    assert JudgeReport.objects.filter(project=verdicts).count() == 1  # shown, not recomputed behind the user's back
+    html = client.get(url + "?recompute=1").content.decode()
+    assert "Comparing judges on a worker" in html
+    assert JudgeReport.objects.filter(project=verdicts, status="queued").count() == 1
