@@ -1,40 +1,41 @@
-"""The fast path's read: one row per pairwise judgment, its texts included, in (prompt id, judgment id) order.
-
-The general read (source.py) streams prompts, responses and placements separately and groups them in Python, which
-costs about 5 fetched rows and a prompt record per judgment. For the common case (pairwise judgments on one-message
-prompts, plain-string rows) one query gives each judgment as one finished row, and Python only encodes it.
+"""The pair reader: one pair record (rows.PAIR_RECORD) per pairwise judgment, its texts included, in (prompt id,
+judgment id) order: as Python tuples in batches (`open_pairs`) or, for Parquet on PostgreSQL, as Arrow record batches
+from ADBC's driver (`open_batches`), both from the same query.
 
 The query finds each judgment's better and worse response in one grouped pass over the placements (see `lo`/`hi`
 below), in a subquery sorted by (prompt id, judgment id) that carries no text, then joins the prompt and the two
 responses on the prompt id. On PostgreSQL, when the export reads a large share of the tables, hash and nested-loop
-joins are switched off: the texts then arrive by merge joins over the prompt id indexes in the order the rows go
-out, and only the narrow subquery is sorted (~6 s of server time for 1M judgments; the planner's own choice, hash
-joins and a sort of the joined texts, took 25 s). The response joins match the response id through `IS TRUE`,
-which the planner cannot use as a merge key, so it merges on the prompt id alone and checks the id per row.
+joins are switched off, so the texts arrive by merge joins over the prompt id indexes in output order and only the
+narrow subquery is sorted (docs/benchmarks.md). The response joins match the response id through `IS TRUE`, which
+the planner cannot use as a merge key, so it merges on the prompt id alone and checks the id per row.
 
-What a row cannot be made of is flagged, never silently dropped, so the caller can fall back to the general path:
-the `prompt` column is NULL unless the prompt is in the project and is one user message, the judgment has exactly
-two placements, and both responses are the prompt's own and have no conversation of their own (the placements, the
-prompt and the responses are LEFT joined). `count` (the general path's count query, in the same snapshot) must equal
-the rows read.
+What a record cannot be made of is flagged, never dropped, so the caller can fall back to the general path: the
+`prompt` field is NULL unless the prompt is in the project and is one user message, the judgment has exactly two
+placements, and both responses are the prompt's own and have no conversation of their own. `count` (the general
+path's count query, in the same snapshot) must equal the records read.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import pyarrow as pa
 from django.db import connection
 
 from annotation.exports import source
 from annotation.exports.options import ExportFilters
+from annotation.exports.rows import PAIR_RECORD
 from annotation.exports.source import Query, judgment_conditions
 
-# Positions in a row.
-PROMPT, CHOSEN, REJECTED, MARGIN, TIE = 0, 1, 2, 3, 4
-PROMPT_ID, CHOSEN_ID, REJECTED_ID, JUDGE, JUDGMENT, CATEGORY = 5, 6, 7, 8, 9, 10
-COMPARISON, BETTER, WORSE = 11, 12, 13
+# Positions in a pair record; the query selects its fields in PAIR_RECORD's order.
+PROMPT, CHOSEN, REJECTED, MARGIN, TIE, PROMPT_ID, CHOSEN_ID, REJECTED_ID = range(8)
+JUDGE, JUDGMENT, CATEGORY, COMPARISON, BETTER, WORSE = range(8, len(PAIR_RECORD))
+# The driver's record batches (its size hint, in bytes): with one read ahead and the writer's row group in flight,
+# well inside the export's memory bound.
+BATCH_BYTES = 4 * 1024 * 1024
 
 # Merge joins read the tables whole, not only the project's rows: worth it when the export selects at least this
 # share of the judgment table (PostgreSQL's estimate) and this many judgments; otherwise the planner chooses.
@@ -120,9 +121,7 @@ def open_pairs(query: PairQuery) -> Iterator[tuple[int, Iterator[list[tuple[Any,
     """(judgments the filters select, the rows in batches), both read in one snapshot."""
     rows_sql, rows_params = query.rows
     count_sql, count_params = query.count
-    # A row here carries what ~5 rows of the general streams carry (two responses' texts): a quarter as many a
-    # batch keeps the Parquet export's peak memory well under 300 MB (1M judgments: ~296 MB at 5,000 rows a batch
-    # and ~297 at 2,500 with the writer thread's row group in flight; ~268 at 1,250), for the same speed.
+    # A record carries what ~5 rows of the general streams carry: a quarter as many a batch bounds memory.
     size = max(1, source.CHUNK // 4)
     with ExitStack() as stack:
         if query.postgres and not connection.in_atomic_block:
@@ -157,4 +156,62 @@ def open_pairs(query: PairQuery) -> Iterator[tuple[int, Iterator[list[tuple[Any,
             yield total, _sqlite_rows(source.cursor_batches(cursor, rows_sql.replace("%s", "?"), rows_params, size))
 
 
-__all__ = ["PairQuery", "merge_plan", "open_pairs"]
+def arrow_available() -> bool:
+    return importlib.util.find_spec("adbc_driver_postgresql") is not None
+
+
+def arrow_applies(file_type: str) -> bool:
+    """Is `open_batches` the reader for an export of `file_type` on the default connection, now? It needs
+    PostgreSQL outside a transaction (its own snapshot) and the ADBC driver; only Parquet gains from it."""
+    return (
+        file_type == "parquet"
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and arrow_available()
+    )
+
+
+def _conninfo() -> str:
+    """libpq's connection string for Django's database (psycopg's own connection options left out)."""
+    import psycopg
+    from psycopg.pq import Conninfo
+
+    keywords = {option.keyword.decode() for option in Conninfo.get_defaults()}
+    params = {k: v for k, v in connection.get_connection_params().items() if k in keywords and v not in (None, "")}
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+@contextmanager
+def open_batches(query: PairQuery) -> Iterator[tuple[int, Iterator[pa.RecordBatch]]]:
+    """(judgments the filters select, the records as Arrow record batches), both in one snapshot. ADBC binds no
+    parameters to the `COPY` it runs, so the values are inlined by psycopg's client-side quoting."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import psycopg
+    from psycopg import sql as pgsql
+
+    rows_sql, rows_params = query.rows
+    count_sql, count_params = query.count
+    with ExitStack() as stack:
+        (conn,) = source.postgres_readers(stack, 1)
+        total = int(conn.execute(count_sql, count_params).fetchone()[0])
+        merge = merge_plan(conn, total)
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        rows = psycopg.ClientCursor(conn).mogrify(rows_sql, rows_params)
+        reader_conn = stack.enter_context(adbc.connect(_conninfo(), autocommit=True))
+        cursor = stack.enter_context(reader_conn.cursor())
+        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(pgsql.Literal(snapshot)).as_string(conn))
+        # As source.postgres_readers sets for its connections, with open_pairs' sort memory and merge plan.
+        for setting in ("work_mem = '256MB'", "max_parallel_workers_per_gather = 0", "jit = off"):
+            cursor.execute(f"SET LOCAL {setting}")
+        if merge:
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+        cursor.execute(rows)
+        reader = cursor.fetch_record_batch()
+        # The driver decodes without the GIL: a thread of its own reads ahead while this one writes.
+        yield total, source.read_ahead(stack, "export_arrow", lambda: iter(reader), depth=1)
+
+
+__all__ = ["PairQuery", "arrow_applies", "merge_plan", "open_batches", "open_pairs"]

@@ -22,6 +22,25 @@ from annotation.exports.source import PromptGroup, Response, iso_timestamp
 
 Messages = list[dict[str, str]]
 
+# A pair record: one pairwise judgment with its texts, as the pair reader gives it (pair_source's query row, or a
+# column of its Arrow batches), in this order. TrlPairwise.pair_sources maps its columns onto these fields.
+PAIR_RECORD = (
+    "prompt",
+    "chosen",
+    "rejected",
+    "margin",
+    "tie",
+    "prompt_id",
+    "chosen_id",
+    "rejected_id",
+    "judge_id",
+    "judgment_id",
+    "category",
+    "comparison_id",
+    "better_id",
+    "worse_id",
+)
+
 
 # --- conversations and their plain-text rendering ------------------------------------------------------------------
 
@@ -158,14 +177,44 @@ class TrlPairwise(Builder):
             return prompt[0]["content"], turns_better[0]["content"], turns_worse[0]["content"]
         return transcript_prompt(prompt), continuation_as_text(turns_better), continuation_as_text(turns_worse)
 
-    def _usable(self, better: Response | None, worse: Response | None) -> bool:
-        if better is None or worse is None:
-            self.stats["pairs_missing_response"] += 1
-            return False
-        if self.options.drop_empty and not (better.text.strip() and worse.text.strip()):
-            self.stats["pairs_dropped_empty"] += 1
-            return False
-        return True
+    def outcome(self, tie: bool, chosen: str | None, rejected: str | None) -> tuple[bool, str | None]:
+        """(is the pair written, the stat it counts under): the one rule for every reader, in this order: a dropped
+        tie, a missing response (text None), an empty response, a kept tie. The Arrow lane derives its column-wise
+        form from this (fast.outcome_table)."""
+        if tie and not self.with_tie:
+            return False, "tie_pairs_dropped"
+        if chosen is None or rejected is None:
+            return False, "pairs_missing_response"
+        if self.options.drop_empty and not (chosen.strip() and rejected.strip()):
+            return False, "pairs_dropped_empty"
+        return True, "tie_pairs_kept" if tie else None
+
+    def pair_sources(self) -> list[tuple[str, int]] | None:
+        """Where each column (the split column aside) comes from in a pair record (PAIR_RECORD: one pairwise
+        judgment as the pair reader gives it): ("record", field index) or ("judge", 0 for the name, 1 for the kind).
+        None when a column has no source there (consensus votes): the pair reader then cannot write these rows."""
+        sources = []
+        for column in self.columns:
+            if column.name in ("judge", "judge_kind"):
+                sources.append(("judge", 0 if column.name == "judge" else 1))
+            elif column.name in PAIR_RECORD:
+                sources.append(("record", PAIR_RECORD.index(column.name)))
+            else:
+                return None
+        return sources
+
+    def _pair_texts(
+        self, group: PromptGroup, tie: bool, better: Response | None, worse: Response | None
+    ) -> tuple[tuple[Any, Any, Any] | None, str | None]:
+        """(the row's prompt, chosen and rejected, or None when the pair gives no row, counted), the kept stat."""
+        keep, stat = self.outcome(tie, better and better.text, worse and worse.text)
+        if not keep:
+            self.stats[stat] += 1  # type: ignore[index]
+            return None, None
+        texts = self._texts(group, better, worse)  # type: ignore[arg-type]
+        if texts is None:
+            self.stats["pairs_without_shared_prompt"] += 1
+        return texts, stat
 
     def rows(self, group: PromptGroup) -> Iterator[tuple[Any, ...]]:
         if self.consensus:
@@ -181,15 +230,9 @@ class TrlPairwise(Builder):
             scores = {p[0]: p[2] for p in judgment.placements} if need_maps else {}
             for pair in induced_pairs(judgment.placements, o.pairs):
                 better_id, worse_id, tie = pair
-                if tie and not keep_ties:
-                    self.stats["tie_pairs_dropped"] += 1
-                    continue
                 better, worse = responses.get(better_id), responses.get(worse_id)
-                if not self._usable(better, worse):
-                    continue
-                texts = self._texts(group, better, worse)  # type: ignore[arg-type]
+                texts, stat = self._pair_texts(group, tie, better, worse)
                 if texts is None:
-                    self.stats["pairs_without_shared_prompt"] += 1
                     continue
                 row: list[Any] = [*texts]
                 if self.with_margin:
@@ -205,8 +248,8 @@ class TrlPairwise(Builder):
                     judgment.id,
                     group.category,
                 ]
-                if tie:
-                    self.stats["tie_pairs_kept"] += 1
+                if stat:
+                    self.stats[stat] += 1
                 yield tuple(row)
 
     def _consensus_rows(self, group: PromptGroup) -> Iterator[tuple[Any, ...]]:
@@ -214,15 +257,9 @@ class TrlPairwise(Builder):
         for judgment in group.judgments:
             count_votes(induced_pairs(judgment.placements, self.options.pairs), votes)
         for verdict in consensus_verdicts(votes, self.options.consensus):
-            if verdict.tie and not self.with_tie:
-                self.stats["tie_pairs_dropped"] += 1
-                continue
             better, worse = group.responses.get(verdict.better), group.responses.get(verdict.worse)
-            if not self._usable(better, worse):
-                continue
-            texts = self._texts(group, better, worse)  # type: ignore[arg-type]
+            texts, _ = self._pair_texts(group, verdict.tie, better, worse)
             if texts is None:
-                self.stats["pairs_without_shared_prompt"] += 1
                 continue
             row: list[Any] = [*texts]
             if self.with_margin:

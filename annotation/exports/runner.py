@@ -4,11 +4,11 @@ Called by the export service (jobs) and by `manage.py export_data`; both get the
 Files are written under a `.partial` name and renamed when complete, so a failed export leaves no file that looks
 finished.
 
-Two read paths give the same files and the same report (bar `seconds` and `path`): the pairwise fast path (fast.py:
-one query row per pairwise judgment, for per-judgment TRL rows as plain strings) when the options and then the data
-allow it, and the general path (prompt groups from source.py, rows from the format's builder) for everything else,
-or when the fast path finds data it does not handle: its partial files are then removed and the general path starts
-over. The report's `path` says which one wrote the files, and why not the fast one.
+Two readers give the same files and the same report (bar `seconds` and `path`), each row made by the format's one
+builder (rows.py): pair records (fast.py: one query row per pairwise judgment, for per-judgment TRL rows as plain
+strings) when the options (fast.PAIR_READER_OPTIONS) and then the data allow it, and prompt groups (source.py) for
+everything else, or when the pair reader finds data it does not handle: its partial files are then removed and the
+general path starts over. The report's `path` says which one wrote the files, and why not the fast one.
 """
 
 from __future__ import annotations
@@ -129,13 +129,19 @@ def export_project(
         columns.append(Column("split", pa.string()))
     outputs = Outputs(out, folder, spec, columns)
     path = "fast"
-    reason = fast.refusal(spec=spec, project=project) if fast_path else "asked for"
+    reason = fast.refusal(spec=spec, project=project, builder=builder) if fast_path else "asked for"
     tally: Tally | None = None
     try:
         if reason is None:
             try:
                 tally = fast.export_pairs(
-                    project=project, spec=spec, judges=judges, judge_ids=judge_ids, outputs=outputs, progress=progress
+                    project=project,
+                    spec=spec,
+                    builder=builder,  # type: ignore[arg-type]  # refusal() passed only TrlPairwise
+                    judges=judges,
+                    judge_ids=judge_ids,
+                    outputs=outputs,
+                    progress=progress,
                 )
                 if tally.lane:
                     path = f"fast ({tally.lane})"

@@ -5,12 +5,11 @@ Three ordered streams are merged by prompt id: the prompts, their responses, and
 prompt: memory is bounded by the largest prompt, not by the project.
 
 Why three streams and not one join: a join carries the prompt text once per placement and makes PostgreSQL sort the
-texts or look them up per judgment (13 s of server time for 1M pairs, against ~9 s for three ordered scans).
+texts or look them up per judgment (docs/benchmarks.md).
 
 On PostgreSQL, outside a transaction, each stream is a server-side cursor on its own connection, the three sharing
 one exported snapshot (REPEATABLE READ, read only), and a thread per stream fetches one batch ahead, so the server
-produces rows on the other core while Python formats them. (Binary COPY was measured and dropped: its
-row-at-a-time protocol costs about 3.5 us of Python a row, fetchmany about 1.5.) Inside a transaction (a test, a
+produces rows on the other core while Python formats them. Inside a transaction (a test, a
 caller's atomic block) the streams are server-side cursors on the caller's connection, which sees its uncommitted
 rows. SQLite reads with plain cursors, from a connection of its own in one read transaction when it can (a
 consistent snapshot), else from the caller's.
@@ -103,7 +102,6 @@ FULL_COLUMNS = (
     "j.import_job_id",
     "{metadata}",
 )
-FULL_TYPES = ["timestamptz", "text", "text", "text", "text", "int4", "int8", "text"]
 
 
 def judgment_conditions(
@@ -126,7 +124,7 @@ def judgment_conditions(
 
 
 class Query:
-    """The three stream queries for one export, with their parameters and their columns' PostgreSQL types."""
+    """The three stream queries for one export, with their parameters."""
 
     def __init__(
         self, *, project_id: int, filters: ExportFilters, judge_ids: list[int] | None, full: bool, vendor: str
@@ -168,7 +166,6 @@ class Query:
             f"CASE WHEN {single} THEN NULL ELSE {as_text('p.messages')} END "
             f"FROM annotation_prompt p WHERE {where} ORDER BY p.id",
             list(prompt_params),
-            ["int8", "text", "text", "text", "text"],
         )
         # (prompt_id, external_id) is the unique index: rows come in prompt order without a sort of the texts.
         self.responses = (
@@ -176,10 +173,8 @@ class Query:
             f"FROM annotation_response r JOIN annotation_prompt p ON p.id = r.prompt_id WHERE {where} "
             "ORDER BY r.prompt_id, r.external_id",
             list(prompt_params),
-            ["int8", "int8", "text", "text", "text", "text"],
         )
         extra = ""
-        extra_types: list[str] = []
         if full:
             extra = ", " + ", ".join(
                 c.format(
@@ -189,7 +184,6 @@ class Query:
                 )
                 for c in FULL_COLUMNS
             )
-            extra_types = FULL_TYPES
         join_prompt = ""
         where_judgments = list(judgment_where)
         params = list(judgment_params)
@@ -204,7 +198,6 @@ class Query:
             f"JOIN annotation_placement pl ON pl.judgment_id = j.id{join_prompt} "
             f"WHERE {' AND '.join(where_judgments)} ORDER BY c.prompt_id, j.id, pl.rank, pl.response_id",
             params,
-            ["int8", "int8", "int8", "int8", "float8", "int2", "text", *extra_types, "int8", "int2", "float8"],
         )
         join_comparison = " JOIN annotation_comparison c ON c.id = j.comparison_id" if join_prompt else ""
         self.count = (
@@ -246,7 +239,7 @@ def open_streams(query: Query) -> Iterator[list[Iterator[tuple[Any, ...]]]]:
             connection.ensure_connection()
             raw = connection.connection
             streams = []
-            for index, (sql, params, _types) in enumerate(specs):
+            for index, (sql, params) in enumerate(specs):
                 cursor = stack.enter_context(raw.cursor(name=f"export_stream_{index}"))
                 streams.append(_cursor_rows(cursor, sql, params))
             yield streams
@@ -282,11 +275,10 @@ def postgres_readers(stack: ExitStack, count: int, *, work_mem: str = "64MB") ->
     return conns
 
 
-def _postgres_parallel(stack: ExitStack, specs: list[tuple[str, list[Any], list[str]]]) -> list[Iterator[Any]]:
+def _postgres_parallel(stack: ExitStack, specs: list[tuple[str, list[Any]]]) -> list[Iterator[Any]]:
     conns = postgres_readers(stack, len(specs))
     return [
-        _prefetched(stack, conn, index, sql, p)
-        for index, (conn, (sql, p, _t)) in enumerate(zip(conns, specs, strict=True))
+        _prefetched(stack, conn, index, sql, p) for index, (conn, (sql, p)) in enumerate(zip(conns, specs, strict=True))
     ]
 
 
@@ -310,8 +302,7 @@ def prefetched_batches(
     size: int | None = None,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """A server-side cursor read by a thread one batch (of `size` rows, default CHUNK) ahead: while Python formats
-    rows, the thread waits for the next FETCH without the GIL, so the server produces on the other core. (fetchmany
-    builds a batch of tuples in C: about 1.5 us a row, against 3.5 us for COPY's row-at-a-time protocol.)"""
+    rows, the thread waits for the next FETCH without the GIL, so the server produces on the other core."""
     size = size or CHUNK
     cursor = conn.cursor(name=name, binary=binary)
 
@@ -369,13 +360,13 @@ def read_ahead(stack: ExitStack, name: str, produce: Callable[[], Iterator[T]], 
     return consume()
 
 
-def _sqlite_streams(stack: ExitStack, specs: list[tuple[str, list[Any], list[str]]]) -> list[Iterator[Any]]:
+def _sqlite_streams(stack: ExitStack, specs: list[tuple[str, list[Any]]]) -> list[Iterator[Any]]:
     if connection.in_atomic_block:
         cursors = [stack.enter_context(connection.cursor()) for _ in specs]
-        return [_cursor_rows(c, sql, p) for c, (sql, p, _t) in zip(cursors, specs, strict=True)]
+        return [_cursor_rows(c, sql, p) for c, (sql, p) in zip(cursors, specs, strict=True)]
     conn = sqlite_reader(stack)
     cursors = [conn.cursor() for _ in specs]
-    return [_cursor_rows(c, sql.replace("%s", "?"), p) for c, (sql, p, _t) in zip(cursors, specs, strict=True)]
+    return [_cursor_rows(c, sql.replace("%s", "?"), p) for c, (sql, p) in zip(cursors, specs, strict=True)]
 
 
 def sqlite_reader(stack: ExitStack) -> Any:

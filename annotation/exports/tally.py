@@ -1,5 +1,5 @@
 """What an export counts while it writes: judgments read and exported, prompts, rows per split, dropped pairs, judges
-and agreement. Both read paths (the general one and the pairwise fast path) fill one of these, so the report and the
+and agreement. Both readers (prompt groups and pair records) fill one of these, so the report and the
 dataset card are built the same way from either. No Django."""
 
 from __future__ import annotations
@@ -22,13 +22,7 @@ class Tally:
     agreement: Agreement = field(default_factory=Agreement)
     lane: str = ""  # which lane of the fast path wrote it, where there are several (the report's `path`)
 
-    def close_pairs(self, read: int, *, ties_dropped: int, ties_kept: int, dropped_empty: int) -> None:
-        """Close a fast-path pair export: every judgment read was exported (one row each, or counted as dropped)."""
+    def close_pairs(self, read: int, stats: Counter[str]) -> None:
+        """Close a pair-reader export: every judgment read was exported (one row each, or counted in `stats`)."""
         self.judgments_read = self.judgments_exported = read
-        for key, value in (
-            ("tie_pairs_dropped", ties_dropped),
-            ("tie_pairs_kept", ties_kept),
-            ("pairs_dropped_empty", dropped_empty),
-        ):
-            if value:
-                self.stats[key] = value
+        self.stats.update(stats)

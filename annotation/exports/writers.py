@@ -1,9 +1,9 @@
 """File writers: JSONL, Parquet (pyarrow, in row groups) and CSV, in bounded memory. No Django.
 
-JSONL and CSV write each row as it comes (through a 1 MB buffer). Parquet keeps one row group in memory and sizes the
+JSONL and CSV write rows as they come (through a 1 MB buffer). Parquet keeps one row group in memory and sizes the
 next from the last one's bytes per row, so a project of long transcripts writes smaller row groups instead of holding
-10,000 of them (about 64 MB a group; never more than 10,000 rows). Parquet row groups, and the fast path's JSONL
-batches, are written on a thread of the writer's own while the next are made (Background).
+10,000 of them (about 64 MB a group; never more than 10,000 rows). Parquet row groups, and large JSONL writes, are
+written on a thread of the writer's own while the next are made (Background).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]  
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from annotation.exports.schema import Column
 
 BUFFER = 1024 * 1024
+BACKGROUND_BYTES = 256 * 1024  # a JSONL write this large goes to the writer's thread
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 ROW_GROUP_MAX_ROWS = 10_000
 ROW_GROUP_FIRST_ROWS = 1_000
@@ -73,6 +75,10 @@ class Writer(ABC):
     @abstractmethod
     def write_rows(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
 
+    def write_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        """Many rows at once (a reader's fetch batch): as write_rows, but a writer may convert them together."""
+        self.write_rows(rows)
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -108,35 +114,47 @@ def _json_encoder(column: Column) -> Callable[[Any], str]:
 
 
 class JsonlWriter(Writer):
-    """One JSON object a line, keys in column order, non-ASCII escaped as \\uXXXX (json.dumps' default, and twice as
-    fast as writing UTF-8 through the C encoder). A row is encoded by one function generated for the schema: no loop
-    over columns, no dict per row."""
+    """One JSON object a line, keys in column order, non-ASCII escaped as \\uXXXX (json.dumps' default). `row_encoder`
+    (the standard library's encoder) defines each line; `line_encoder` makes the same line faster with orjson where
+    the result is ASCII without DEL (orjson writes UTF-8 and leaves DEL as is; its other escapes are the standard
+    library's), and any other line is made again by `row_encoder`."""
 
     suffix = ".jsonl"
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         super().__init__(path, columns)
-        self._file = open(self.path, "w", encoding="ascii", newline="\n", buffering=BUFFER)  # noqa: SIM115
-        self._encode = row_encoder(columns)
+        self._file = open(self.path, "wb", buffering=BUFFER)  # noqa: SIM115
+        self._fast = line_encoder(columns)
+        self._exact = row_encoder(columns)
         self._background = Background()
 
     def write_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        self._background.wait()
-        encode = self._encode
-        write = self._file.write
-        n = 0
-        for row in rows:
-            write(encode(row))
-            n += 1
-        self.rows_written += n
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return
+        blob = self._encode(rows)
+        self.rows_written += len(rows)
+        self._background.wait()  # in order, one write in flight
+        if len(blob) >= BACKGROUND_BYTES:
+            self._background.run(self._file.write, blob)  # written while the next rows are made
+        else:
+            self._file.write(blob)
 
-    def write_encoded(self, lines: bytes, rows: int) -> None:
-        """`rows` lines already encoded (ASCII, each ending with a newline): the fast path's, written as bytes
-        beneath the text layer (flushed first, so lines from both stay in order), in the background."""
-        self._background.wait()
-        self._file.flush()
-        self._background.run(self._file.buffer.write, lines)
-        self.rows_written += rows
+    def _encode(self, rows: list[tuple[Any, ...]]) -> bytes:
+        fast = self._fast
+        try:
+            lines = [fast(row) for row in rows]
+        except TypeError:  # orjson.JSONEncodeError: a string it refuses (a lone surrogate)
+            lines = [_fast_or_mark(fast, row) for row in rows]
+        blob = b"".join(lines)
+        # One check for the batch; only when it fails are the lines looked at one by one.
+        if blob.isascii() and blob.find(0x7F) < 0:
+            return blob
+        exact = self._exact
+        return b"".join(
+            line if line.isascii() and line.find(0x7F) < 0 else exact(row).encode("ascii")
+            for line, row in zip(lines, rows, strict=True)
+        )
 
     def close(self) -> None:
         try:
@@ -144,6 +162,52 @@ class JsonlWriter(Writer):
         finally:
             if not self._file.closed:
                 self._file.close()
+
+
+def _fast_or_mark(fast: Callable[[tuple[Any, ...]], bytes], row: tuple[Any, ...]) -> bytes:
+    try:
+        return fast(row)
+    except TypeError:
+        return b"\x80"  # not ASCII: made again by the exact encoder
+
+
+class _Null:
+    """`%a` of it is `null`: a number column's None needs no branch in the line template."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+def line_encoder(columns: list[Column]) -> Callable[[tuple[Any, ...]], bytes]:
+    """The generated `encode(row) -> line` (bytes) with orjson for strings; see JsonlWriter."""
+    env: dict[str, Any] = {"_d": orjson.dumps, "_N": _Null()}
+    template = []
+    values = []
+    for i, column in enumerate(columns):
+        template.append(("," if i else "{") + encode_basestring_ascii(column.name).replace("%", "%%"))
+        kind = column.type
+        value = f"r[{i}]"
+        if pa.types.is_string(kind) and not column.free_form:
+            template[-1] += ":%b"
+            values.append(f"_d({value})")  # None is null
+        elif pa.types.is_floating(kind):
+            template[-1] += ":%a"  # a float's repr, as float.__repr__ in row_encoder
+            values.append(f"(float({value}) if {value} is not None else _N)")
+        elif pa.types.is_integer(kind):
+            template[-1] += ":%a"
+            values.append(f"(int({value}) if {value} is not None else _N)")
+        elif pa.types.is_boolean(kind):
+            template[-1] += ":%b"
+            values.append(f"((b'true' if {value} else b'false') if {value} is not None else b'null')")
+        else:
+            template[-1] += ":%b"
+            nested = _json_encoder(column)
+            env[f"_n{i}"] = lambda v, nested=nested: nested(v).encode("ascii")
+            values.append(f"_n{i}({value})")
+    env["_t"] = ("".join(template) + "}\n").encode("ascii")
+    source = "def encode(r):\n    return _t % (" + ", ".join(values) + ",)\n"
+    exec(source, env)  # noqa: S102 - built here; column names enter only as escaped literals in _t
+    return env["encode"]
 
 
 def row_encoder(columns: list[Column]) -> Callable[[tuple[Any, ...]], str]:
@@ -174,7 +238,8 @@ def row_encoder(columns: list[Column]) -> Callable[[tuple[Any, ...]], str]:
 
 
 class CsvWriter(Writer):
-    """Nested values (message lists, responses, criteria) as JSON text in the cell, as the importer reads them."""
+    """Nested values (message lists, responses, criteria) as JSON text in the cell, as the importer reads them; text
+    that a spreadsheet would run as a formula starts with a single quote (FORMULA_STARTS)."""
 
     suffix = ".csv"
 
@@ -198,13 +263,24 @@ class CsvWriter(Writer):
             self._file.close()
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection): such text cells get a leading
+# single quote, as OWASP advises. Number and boolean columns hold only what we format, so they are left alone.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_cell(column: Column) -> Callable[[Any], Any]:
     kind = column.type
     if pa.types.is_boolean(kind):
         return lambda v: "" if v is None else ("true" if v else "false")
-    if pa.types.is_string(kind) and not column.free_form or pa.types.is_integer(kind) or pa.types.is_floating(kind):
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return lambda v: "" if v is None else v
-    return lambda v: "" if v is None else (v if isinstance(v, str) else _dumps(v))
+    if pa.types.is_string(kind) and not column.free_form:
+        return lambda v: "" if v is None else _neutralised(v)
+    return lambda v: "" if v is None else _neutralised(v if isinstance(v, str) else _dumps(v))
 
 
 def _leaves(path: str, type_: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
@@ -220,8 +296,7 @@ def _leaves(path: str, type_: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
 
 
 def _encoding_options(columns: list[Column]) -> dict[str, Any]:
-    """Dictionary encoding and statistics for every leaf but the string leaves of prose columns (Column.prose):
-    on 1M TRL rows that saves ~1 s of the writer's ~6 s (bench/export.py) and leaves the file's size as it was."""
+    """Dictionary encoding and statistics for every leaf but the string leaves of prose columns (Column.prose)."""
     leaves = [(path, type_, c.prose) for c in columns for path, type_ in _leaves(c.name, c.type)]
     rest = [path for path, type_, prose in leaves if not (prose and pa.types.is_string(type_))]
     if len(rest) == len(leaves):
@@ -255,6 +330,10 @@ class ParquetWriter(Writer):
                 self._flush()
                 buffer = self._buffer
 
+    def write_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.write_arrays(self.arrays(list(zip(*rows, strict=True))))
+
     def arrays(self, columns: Sequence[Sequence[Any]]) -> list[pa.Array]:
         """Python values, one sequence per column, as this file's Arrow arrays (free-form values as JSON text)."""
         columns = list(columns)
@@ -264,8 +343,8 @@ class ParquetWriter(Writer):
 
     def write_arrays(self, arrays: list[pa.Array]) -> None:
         """Rows as Arrow arrays (from `arrays()`), cut into the row groups write_rows makes of the same rows, so both
-        give the same file. The fast path converts each fetch batch at once: its Python values die with the batch
-        instead of waiting for a row group to fill (which left the Python heap fragmented: 270 MB peak, not 160)."""
+        give the same file. A reader's fetch batch converted at once frees its Python values with the batch
+        instead of holding them until a row group fills (a fragmented heap)."""
         if self._buffer:
             self._flush()
         rows = len(arrays[0]) if arrays else 0

@@ -1,4 +1,4 @@
-"""The pairwise fast path (annotation/exports/fast.py) writes what the general path writes: the same bytes (JSONL,
+"""The pair reader (annotation/exports/fast.py) writes what the general path writes: the same bytes (JSONL,
 CSV, Parquet), the same report and the same dataset card, for every option and filter it takes; it is not taken for
 the options it does not implement; and data it cannot write (a conversation, a response with its own conversation,
 a judgment that is not one pair) sends the export back to the general path, with the same files in the end.
@@ -9,6 +9,7 @@ connections and snapshot)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from annotation.exports import arrow_pairs, pair_source
-from annotation.exports.options import export_spec_validate
+from annotation.exports import fast as pair_reader
+from annotation.exports import pair_source
+from annotation.exports.options import ExportFilters, ExportOptions, export_spec_validate
+from annotation.exports.rows import TrlPairwise
 from annotation.exports.runner import ExportResult, export_project
 from annotation.models import Comparison, ComparisonResponse, Judge, Judgment, Placement, Project, Prompt, Response
 
@@ -350,7 +353,7 @@ def test_on_its_own_connections_with_the_merge_plan(tmp_path: Path, monkeypatch,
 
 
 def own_connection_path(file_type: str) -> str:
-    """The fast path's lane outside a transaction: Parquet on PostgreSQL reads Arrow batches (arrow_pairs)."""
+    """The fast path's lane outside a transaction: Parquet on PostgreSQL reads Arrow batches."""
     return "fast (arrow)" if file_type == "parquet" and connection.vendor == "postgresql" else "fast"
 
 
@@ -358,7 +361,7 @@ def own_connection_path(file_type: str) -> str:
 @pytest.mark.parametrize("file_type", ["jsonl", "parquet"])
 @pytest.mark.parametrize("change", [_three_placements, _response_with_a_conversation])
 def test_a_fallback_on_its_own_connections(tmp_path: Path, monkeypatch, file_type: str, change: Any) -> None:  # noqa: ANN001
-    monkeypatch.setattr(arrow_pairs, "BATCH_BYTES", 600)  # the flagged row comes in a later batch
+    monkeypatch.setattr(pair_source, "BATCH_BYTES", 600)  # the flagged row comes in a later batch
     project = make_project(slug="own-fallback", prompts=20)
     change(project)
     fast, general, fast_out, general_out = export_both(
@@ -392,9 +395,9 @@ def test_parquet_on_its_own_connection_writes_what_the_general_path_writes(
     folder: bool,
     batch_bytes: int,
 ) -> None:
-    """On PostgreSQL this is arrow_pairs' lane: record batches of a row or two (prompts judged several times cut
+    """On PostgreSQL this is the Arrow lane: record batches of a row or two (prompts judged several times cut
     across batches), of several prompts, and of everything; on SQLite the row lane on its own connection."""
-    monkeypatch.setattr(arrow_pairs, "BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(pair_source, "BATCH_BYTES", batch_bytes)
     project = make_project(slug="arrow", prompts=40)
     fast, general, fast_out, general_out = export_both(
         project, tmp_path, file_type="parquet", folder=folder, options=options, filters=filters
@@ -405,3 +408,27 @@ def test_parquet_on_its_own_connection_writes_what_the_general_path_writes(
         assert fast.report["agreement"]["comparisons"] > 0 and fast.report["rows_total"] > 10
     if options.get("drop_empty"):
         assert fast.report["stats"]["pairs_dropped_empty"] > 0
+
+
+def test_every_option_and_filter_is_classified_for_the_pair_reader() -> None:
+    """A new ExportOptions or ExportFilters field fails here until fast.PAIR_READER_OPTIONS says which of its values
+    the pair reader writes as the general path does: the reader cannot silently miss an option."""
+    fields = [f"options.{f.name}" for f in dataclasses.fields(ExportOptions)]
+    fields += [f"filters.{f.name}" for f in dataclasses.fields(ExportFilters)]
+    assert sorted(pair_reader.PAIR_READER_OPTIONS) == sorted(fields)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"ties": "keep"}, {"drop_empty": True}, {"ties": "keep", "drop_empty": True, "margin": "none"}],
+)
+def test_the_arrow_lanes_rule_is_the_row_rule(options: dict) -> None:
+    """fast.outcome_table (what the Arrow lane applies to columns) is TrlPairwise.outcome for every kind of pair,
+    blank texts beyond ASCII included."""
+    spec = export_spec_validate(format="trl-pairwise", file_type="parquet", options=options)
+    builder = TrlPairwise(spec, {}, "p")
+    table = pair_reader.outcome_table(builder)
+    for (tie, empty), expected in zip(pair_reader.KINDS, table, strict=True):
+        for blank in ("", " \t", "\u3000\xa0") if empty else ("x", " x "):
+            assert builder.outcome(tie, blank, "y") == expected
+            assert builder.outcome(tie, "y", blank) == expected

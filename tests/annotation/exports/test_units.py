@@ -300,3 +300,67 @@ def test_parquet_writes_prose_plainly_and_everything_else_with_dictionaries(tmp_
         assert ("RLE_DICTIONARY" in chunk.encodings) is (name not in plain), name
         assert chunk.is_stats_set is (name not in plain), name
     assert pq.read_table(path).to_pylist()[7] == dict(zip([c.name for c in columns], rows[7], strict=True))
+
+
+def test_the_fast_jsonl_encoder_writes_the_standard_librarys_lines(tmp_path: Path) -> None:
+    """JSONL lines come from orjson where its line is ASCII without DEL, else from the standard library's encoder:
+    every character below 256, a lone surrogate, numbers and nulls give json.dumps' line either way."""
+    columns = [
+        Column("text", pa.string()),
+        Column("margin", pa.float64()),
+        Column("n", pa.int64()),
+        Column("tie", pa.bool_()),
+        Column("messages", MESSAGES),
+    ]
+    texts = [chr(i) for i in range(256)] + ["\ud800 lone", "a\u2028b", "plain", None]
+    margins = [0.1 + 0.2, 1e-05, 1e16, -0.0, 2, None]
+    rows = [
+        (text, margins[i % len(margins)], i if i % 7 else None, [True, False, None][i % 3], None)
+        for i, text in enumerate(texts)
+    ]
+    rows.append(("x", 1.5, 3, True, [{"role": "user", "content": "é"}]))
+    path = tmp_path / "out.jsonl"
+    with open_writer(path, "jsonl", columns) as writer:
+        writer.write_rows(rows[:100])
+        writer.write_batch(rows[100:])
+    expected = "".join(
+        json.dumps(dict(zip([c.name for c in columns], row, strict=True)), separators=(",", ":")) + "\n"
+        for row in [(t, None if m is None else float(m), n, b, s) for t, m, n, b, s in rows]
+    )
+    assert path.read_bytes() == expected.encode("ascii")
+
+
+FORMULAS = ('=HYPERLINK("http://x","click")', "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_csv_cells_that_a_spreadsheet_would_run_start_with_a_quote(tmp_path: Path, fast_path: bool) -> None:
+    """OWASP's CSV injection advice: a text cell starting with = + - @ tab or CR gets a leading single quote in CSV;
+    JSONL and Parquet keep the text exactly."""
+    from annotation.exports.runner import export_project
+    from annotation.models import Response as ResponseRow
+    from tests.annotation.exports.test_fast_path import make_project
+
+    project = make_project(prompts=12)
+    for i, response in enumerate(ResponseRow.objects.filter(prompt__project=project).order_by("id")):
+        response.text = f"{FORMULAS[i % len(FORMULAS)]} {i}"
+        response.save()
+    chosen = {}
+    for file_type in ("csv", "jsonl", "parquet"):
+        spec = export_spec_validate(format="trl-pairwise", file_type=file_type, options={"ties": "keep"})
+        out = tmp_path / f"out.{file_type}"
+        export_project(project=project, spec=spec, out=out, folder=False, fast_path=fast_path)
+        if file_type == "csv":
+            with out.open(newline="", encoding="utf-8") as stream:
+                rows = list(csv.DictReader(stream))
+        elif file_type == "jsonl":
+            rows = [json.loads(line) for line in out.read_text().splitlines()]
+        else:
+            rows = pq.read_table(out).to_pylist()
+        chosen[file_type] = [(r["chosen"], r["rejected"]) for r in rows]
+    exact = chosen["parquet"]
+    assert len(exact) > 10 and any(a.startswith("=HYPERLINK(") for a, _ in exact)
+    assert {text[0] for pair in exact for text in pair} == {text[0] for text in FORMULAS}
+    assert chosen["jsonl"] == exact
+    assert chosen["csv"] == [("'" + a, "'" + b) for a, b in exact]
