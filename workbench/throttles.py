@@ -7,6 +7,8 @@ address, and an address over WORKBENCH_API_TOKEN_FAILURE_LIMIT gets 429 until th
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -31,16 +33,21 @@ class AnonRateThrottle(throttling.AnonRateThrottle):
         return settings.WORKBENCH_API_ANON_RATE
 
 
-def client_ip(request: HttpRequest, credentials: dict | None = None) -> str:
+def client_ip(request: HttpRequest, credentials: dict | None = None) -> str | None:
     """The client's address: REMOTE_ADDR, or with WORKBENCH_TRUSTED_PROXIES=N the N-th address from the right of
-    X-Forwarded-For (each trusted proxy appends the address it saw; anything further left may be forged)."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    X-Forwarded-For (each trusted proxy appends the address it saw; anything further left may be forged). None
+    when there is no valid address (a test request, a Unix socket): axes stores addresses in an inet column."""
+    candidate = request.META.get("REMOTE_ADDR", "")
     proxies = getattr(settings, "WORKBENCH_TRUSTED_PROXIES", 0)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not proxies or not forwarded:
-        return remote
-    addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
-    return addresses[-min(proxies, len(addresses))] if addresses else remote
+    if proxies and forwarded:
+        addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if addresses:
+            candidate = addresses[-min(proxies, len(addresses))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
 
 
 def _lockout_seconds() -> int:
@@ -49,12 +56,12 @@ def _lockout_seconds() -> int:
 
 def token_failures_exceeded(request: HttpRequest) -> int | None:
     """Seconds to wait when this address has sent too many bad token keys; None when it may try."""
-    failures = cache.get(_FAILURES_KEY.format(client_ip(request)), 0)
+    failures = cache.get(_FAILURES_KEY.format(client_ip(request) or "unknown"), 0)
     return _lockout_seconds() if failures >= settings.WORKBENCH_API_TOKEN_FAILURE_LIMIT else None
 
 
 def token_failure_record(request: HttpRequest) -> None:
-    key = _FAILURES_KEY.format(client_ip(request))
+    key = _FAILURES_KEY.format(client_ip(request) or "unknown")
     cache.add(key, 0, _lockout_seconds())  # the window starts at the first failure
     try:
         cache.incr(key)
