@@ -3,12 +3,15 @@ generator leaderboard, per category; and the comparisons behind a number (where 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -247,6 +250,40 @@ def _choices(project: Project) -> dict[str, Any]:
     }
 
 
+def _report_body(project: Project, job: JudgeReport, params: dict[str, Any], sort: str, query: str) -> str:
+    """The report's sections as HTML, cached per stored report, sort and staleness: a stored report never changes,
+    so a revisit costs the fingerprint query and a cache read instead of rendering a thousand cells."""
+    key = "judges-page:" + hashlib.sha256(f"{job.pk}\0{sort}\0{job.stale}\0{query}".encode()).hexdigest()
+    html = cache.get(key)
+    if html is not None:
+        return html
+    data = job.report or {}
+    report = data.get("judges_report") or {}
+    columns, rows, extra = _judge_table(project, report, params, sort)
+    context = {
+        "project": project,
+        "job": job,
+        "stale": job.stale,
+        "query": query,
+        "data": data,
+        "report": report,
+        "columns": columns,
+        "rows": rows,
+        "extra_rows": extra,
+        "matrix": _matrix(project, report, params),
+        "charts": _bias_charts(report) if rows else [],
+        "leaderboard": _leaderboard(data),
+        "categories": _categories(report),
+        "sort_links": {
+            key: "?" + urlencode({**params, "sort": ("-" if sort == key else "") + key})
+            for key in [k for k, _, _ in columns] + ["name", "n"]
+        },
+    }
+    html = render_to_string("annotation/judges_report_body.html", context)
+    cache.set(key, html, timeout=24 * 3600)
+    return html
+
+
 @require_GET
 @login_required
 def judges_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -258,7 +295,6 @@ def judges_page(request: HttpRequest, slug: str) -> HttpResponse:
         report_request = report_request_validate(project=project, data=params)
         force = request.GET.get("recompute") == "1" and not request.htmx  # type: ignore[attr-defined]
         job = judges_report_start(project=project, request=report_request, user=request.user, force=force)
-        job.refresh_from_db()
     except ApplicationError as error:
         context["error"] = error.message
         context["job"] = None
@@ -270,24 +306,7 @@ def judges_page(request: HttpRequest, slug: str) -> HttpResponse:
     query.pop("recompute", None)
     context["query"] = query.urlencode()
     if job.status == JudgeReport.Status.SUCCEEDED:
-        data = job.report or {}
-        report = data.get("judges_report") or {}
-        columns, rows, extra = _judge_table(project, report, params, sort)
-        context.update(
-            data=data,
-            report=report,
-            columns=columns,
-            rows=rows,
-            extra_rows=extra,
-            matrix=_matrix(project, report, params),
-            charts=_bias_charts(report) if rows else [],
-            leaderboard=_leaderboard(data),
-            categories=_categories(report),
-            sort_links={
-                key: "?" + urlencode({**params, "sort": ("-" if sort == key else "") + key})
-                for key in [k for k, _, _ in columns] + ["name", "n"]
-            },
-        )
+        context["report_body"] = _report_body(project, job, params, sort, query.urlencode())
     if request.htmx:  # type: ignore[attr-defined]
         response = render(request, "annotation/judges.html#status", context)
         if job.is_finished:
