@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import Assignment, Judgment, Membership, Placement, Project
+from annotation.models import Assignment, Judgment, Membership, Placement, Project, Response
 from annotation.services.imports import import_file
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from workbench.tokens import api_token_create
@@ -172,6 +172,8 @@ def test_generators_and_judges_stay_hidden_on_a_listwise_page(tmp_path: Path) ->
     }
     path.write_text(json.dumps(row) + "\n")
     import_file(project=project, path=path)
+    generators = set(Response.objects.filter(prompt__project=project).values_list("generator", flat=True))
+    assert generators == {f"secret-model-{i}" for i in range(3)}  # stored, so hiding them is a real check
     user = MembershipFactory(project=project, user=UserFactory(username="lister")).user
     client = Client()
     client.force_login(user)
