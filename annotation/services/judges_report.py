@@ -136,6 +136,7 @@ def judges_report_compute(
         "verdicts": len(verdicts),
         "judges_report": report.to_dict(),
         "reference_labels": _label_counts(report),
+        "against_best": _against_best(report),
     }
     say("rating generators")
     generator_counts = Counter(g for v in verdicts for g in (v.generator_a, v.generator_b) if g)
@@ -156,6 +157,20 @@ def judges_report_compute(
         data["generators_by_category"] = _generators_by_category(verdicts, request, options)
     data["seconds"] = {"read": round(read_s, 2), "total": round(time.monotonic() - started, 2)}
     return data, fingerprint
+
+
+def _against_best(report: Any) -> dict[str, Any] | None:
+    """Each judge against the most accurate one: the paired accuracy difference with its interval and McNemar's
+    exact test on the items where the reference and both judges decide."""
+    accuracy = {row.name: row.metrics["accuracy"].value for row in report.judges}
+    ranked = [name for name, value in accuracy.items() if value is not None]
+    if len(ranked) < 2:
+        return None
+    best = max(ranked, key=lambda name: accuracy[name])
+    return {
+        "judge": best,
+        "rows": [report.mcnemar(name, best).to_dict() for name in accuracy if name != best],
+    }
 
 
 def _label_counts(report: Any) -> dict[str, int]:

@@ -194,6 +194,12 @@ def test_the_api_answers_the_same_numbers_and_refuses_unknown_parameters(verdict
     assert body["status"] == "succeeded" and body["stale"] is False
     command = _report("v", "--reference", "ann1")
     assert body["report"]["judges_report"]["judges"] == command["judges_report"]["judges"]
+    majority = _report("v")
+    accuracy = {row["name"]: row["accuracy"]["value"] for row in majority["judges_report"]["judges"]}
+    best = majority["against_best"]
+    assert accuracy[best["judge"]] == max(v for v in accuracy.values() if v is not None)
+    assert {m["first"] for m in best["rows"]} == set(accuracy) - {best["judge"]}
+    assert _report("v", "--reference", "ann1")["against_best"] is None  # one judge with a defined accuracy
     bad = clients["researcher"].get(url, {"refrence": "ann1"})
     assert bad.status_code == 400 and "refrence" in json.dumps(bad.json())
     assert clients["researcher"].get(url, {"reference": "nobody"}).status_code == 400

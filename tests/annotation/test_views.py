@@ -65,6 +65,7 @@ def client_for(world: dict, who: str) -> Client:
 
 RESEARCHERS_200 = {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 200, "admin": 200}
 MEMBERS_200 = {"anonymous": 302, "annotator": 200, "outsider": 404, "researcher": 200, "admin": 200}
+RESEARCHERS_400 = {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 400, "admin": 400}
 
 # (url name, kwargs builder, method) -> expected status per visitor
 PAGES = [
@@ -137,6 +138,9 @@ PAGES = [
         {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
     ),
     ("annotation:project_progress", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    ("annotation:judges", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    # No judge named: researchers get 400 naming the field; everyone else never learns the project's judges.
+    ("annotation:judges_disagreements", lambda w: {"slug": "demo"}, "get", RESEARCHERS_400),
     ("annotation:annotate", lambda w: {"slug": "demo"}, "get", MEMBERS_200),
     ("annotation:annotate_next", lambda w: {"slug": "demo"}, "get", MEMBERS_200),
     (

@@ -72,6 +72,7 @@ MATRIX: list[tuple[str, Kwargs, str, dict | None, str, dict[str, int]]] = [
     ),
     ("api:prompt_bulk_create", DEMO, "post", {}, "json", RESEARCHERS_400),
     ("api:judge_list", DEMO, "get", None, "json", RESEARCHERS),
+    ("api:judges_report", DEMO, "get", None, "json", RESEARCHERS),
     ("api:judgment_list", DEMO, "get", None, "json", RESEARCHERS),
     ("api:judgment_create", DEMO, "post", {}, "json", MEMBERS_400),
     ("api:judgment_bulk_create", DEMO, "post", {}, "json", MEMBERS_400),
