@@ -45,6 +45,7 @@ from annotation.exports.pair_source import (
 )
 from annotation.exports.rows import TrlPairwise
 from annotation.exports.tally import Tally
+from annotation.exports.writers import ParquetWriter
 from annotation.models import Project
 
 Progress = Callable[[int, int, int], None]
@@ -434,7 +435,9 @@ def _export_batches(
             for split, mask in parts:
                 selected = columns if mask is None else [c.filter(pa.array(mask)) for c in columns]
                 arrays = [c.cast(out.type) for c, out in zip(selected, outputs.columns, strict=True)]
-                outputs.writer(split).write_arrays(arrays)
+                writer = outputs.writer(split)
+                assert isinstance(writer, ParquetWriter)  # arrow_applies: Parquet only
+                writer.write_arrays(arrays)
                 if mask is None:
                     for i, count in zip(*np.unique(kept_split, return_counts=True), strict=True):
                         tally.rows[SPLITS[i]] += int(count)

@@ -207,7 +207,7 @@ class TrlPairwise(Builder):
         self, group: PromptGroup, tie: bool, better: Response | None, worse: Response | None
     ) -> tuple[tuple[Any, Any, Any] | None, str | None]:
         """(the row's prompt, chosen and rejected, or None when the pair gives no row, counted), the kept stat."""
-        keep, stat = self.outcome(tie, better and better.text, worse and worse.text)
+        keep, stat = self.outcome(tie, better.text if better else None, worse.text if worse else None)
         if not keep:
             self.stats[stat] += 1  # type: ignore[index]
             return None, None
