@@ -10,7 +10,7 @@ import numpy as np
 
 from annotation.analysis.judge_data import ABSENT, CODE_LABEL, UNPARSED
 from annotation.analysis.judges import judges_report
-from annotation.analysis.verdicts import Label, Verdict
+from annotation.analysis.verdicts import Label, Verdict, VerdictColumns
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Disagreement:
 
 
 def disagreeing_items(
-    verdicts: Sequence[Verdict], *, judge: str, other: str, category: str | None = None, seed: int = 0
+    verdicts: Sequence[Verdict] | VerdictColumns, *, judge: str, other: str, category: str | None = None, seed: int = 0
 ) -> list[Disagreement]:
     """Items both judged (the other side: `other` as a report reference, a judge's name, HUMAN_MAJORITY or
     HUMAN_LOO, whose drill-down uses the full human majority) where the judge's item verdict is not the other's; an

@@ -34,7 +34,7 @@ from scipy.sparse import csgraph
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from annotation.analysis.verdicts import LABEL_NUMBER, Verdict
+from annotation.analysis.verdicts import Verdict, VerdictColumns
 
 RESAMPLES = 1000
 SEED = 0
@@ -69,26 +69,25 @@ class VerdictTable:
     @classmethod
     def from_verdicts(cls, verdicts: Iterable[Verdict]) -> VerdictTable:
         rows = verdicts if isinstance(verdicts, list | tuple) else list(verdicts)
-        judge, prompt, category, item, gen_a, gen_b, label, p_a = (list(map(get, rows)) for get in _FIELDS)
-        names = {}
-        codes = {}
-        for key, values in (("judge", judge), ("prompt", prompt), ("category", category), ("gen", gen_a + gen_b)):
-            names[key], codes[key] = _factorize(values)
-        n = len(rows)
-        score = {label: 2.0 - number for label, number in LABEL_NUMBER.items()} | {None: math.nan}  # a's: 2 - e()
+        return cls.from_columns(VerdictColumns.from_verdicts(rows))
+
+    @classmethod
+    def from_columns(cls, columns: VerdictColumns) -> VerdictTable:
+        # a's score from the label: A 1, tie 0.5, B 0 (2 - e()), NaN without a verdict
+        outcome = np.array([1.0, 0.0, 0.5, math.nan])[columns.label.astype(np.int64)]
         return cls(
-            judges=names["judge"],
-            generators=names["gen"],
-            prompts=names["prompt"],
-            categories=names["category"],
-            judge=codes["judge"],
-            prompt=codes["prompt"],
-            category=codes["category"],
-            item=np.asarray(item, dtype=np.int64),
-            generator_a=codes["gen"][:n],
-            generator_b=codes["gen"][n:],
-            outcome=np.fromiter(map(score.__getitem__, label), dtype=float, count=n),
-            p_a=np.array(p_a, dtype=float),  # None -> NaN
+            judges=tuple(columns.judges),
+            generators=tuple(columns.generators),
+            prompts=tuple(columns.prompts),
+            categories=tuple(columns.categories),
+            judge=columns.judge.astype(np.int64),
+            prompt=columns.prompt.astype(np.int64),
+            category=columns.category.astype(np.int64),
+            item=columns.item.astype(np.int64),
+            generator_a=columns.generator_a.astype(np.int64),
+            generator_b=columns.generator_b.astype(np.int64),
+            outcome=outcome,
+            p_a=columns.p_a.astype(float),
         )
 
     def select(self, keep: np.ndarray) -> VerdictTable:
@@ -108,13 +107,9 @@ class VerdictTable:
         return self.select(self.category == code)
 
 
-def _factorize(values: Sequence[Any]) -> tuple[tuple[str, ...], np.ndarray]:
-    names = sorted(dict.fromkeys(values), key=str)  # sorted, so results do not depend on the order of the verdicts
-    index = {name: i for i, name in enumerate(names)}
-    return tuple(map(str, names)), np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
-
-
-def _table(verdicts: Iterable[Verdict] | VerdictTable, category: str | None) -> VerdictTable:
+def _table(verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable, category: str | None) -> VerdictTable:
+    if isinstance(verdicts, VerdictColumns):
+        return VerdictTable.from_columns(verdicts).for_category(category)
     table = verdicts if isinstance(verdicts, VerdictTable) else VerdictTable.from_verdicts(verdicts)
     return table.for_category(category)
 
@@ -219,7 +214,7 @@ def _rate_estimates(
 
 
 def win_rates(
-    verdicts: Iterable[Verdict] | VerdictTable,
+    verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable,
     *,
     baseline: str,
     judge: str,
@@ -275,7 +270,7 @@ def _baseline_statistics(
 
 
 def self_preference_gaps(
-    verdicts: Iterable[Verdict] | VerdictTable,
+    verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable,
     *,
     judge: str,
     reference: str,
@@ -415,7 +410,7 @@ def _anchor(ratings: np.ndarray, names: Sequence[str], anchor: tuple[str, float]
 
 
 def bt_ratings(
-    verdicts: Iterable[Verdict] | VerdictTable,
+    verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable,
     *,
     judge: str,
     category: str | None = None,
@@ -565,7 +560,7 @@ class GeneratorReport:
 
 
 def generator_report(
-    verdicts: Iterable[Verdict] | VerdictTable,
+    verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable,
     *,
     baseline: str,
     reference: str | None = None,
@@ -593,7 +588,7 @@ def generator_report(
 
 
 def generator_reports_by_category(
-    verdicts: Iterable[Verdict] | VerdictTable, **options: Any
+    verdicts: Iterable[Verdict] | VerdictColumns | VerdictTable, **options: Any
 ) -> dict[str, GeneratorReport]:
     """`generator_report` per prompt category present in the verdicts."""
     table = _table(verdicts, None)

@@ -9,24 +9,16 @@ or a tie against a side) gives a tie, as MT-Bench's "tie (inconsistent)"; an ite
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from annotation.analysis.bootstrap import RESAMPLES, Finalize, Interval, Resamples, interval, per_prompt
-from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict
+from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict, VerdictColumns
 
 A, B, TIE, UNPARSED, ABSENT = 0, 1, 2, 3, -1
-LABEL_CODE = {"A": A, "B": B, "T": TIE, None: UNPARSED}
 CODE_LABEL = {A: "A", B: "B", TIE: "T"}
-SHOWN_CODE = {"a": 0, "b": 1, None: -1}
-
-
-def _factorize(values: Sequence[Hashable]) -> tuple[np.ndarray, list[Hashable]]:
-    codes: dict[Hashable, int] = {}
-    out = np.fromiter((codes.setdefault(v, len(codes)) for v in values), dtype=np.int64, count=len(values))
-    return out, list(codes)
 
 
 @dataclass
@@ -65,47 +57,42 @@ class EncodedVerdicts:
 
     @classmethod
     def from_verdicts(cls, verdicts: Sequence[Verdict]) -> EncodedVerdicts:
-        """One pass over the records; every later step works on the arrays."""
-        judge, judges = _factorize([v.judge for v in verdicts])
-        kind_of = {v.judge: v.kind for v in verdicts}
-        raw_item = np.fromiter((v.item for v in verdicts), dtype=np.int64, count=len(verdicts))
-        item_ids, first, item = np.unique(raw_item, return_index=True, return_inverse=True)
-        label = np.fromiter((LABEL_CODE[v.label] for v in verdicts), dtype=np.int8, count=len(verdicts))
-        shown = np.fromiter((SHOWN_CODE[v.shown_first] for v in verdicts), dtype=np.int8, count=len(verdicts))
-        nan = float("nan")
-        margin = np.fromiter(
-            (nan if v.score_a is None or v.score_b is None else v.score_a - v.score_b for v in verdicts),
-            dtype=np.float64,
-            count=len(verdicts),
-        )
-        p_a = np.fromiter((nan if v.p_a is None else v.p_a for v in verdicts), dtype=np.float64, count=len(verdicts))
-        heads = [verdicts[int(i)] for i in first]  # item attributes come from the item's first verdict
-        category, categories = _factorize([h.category for h in heads])
-        generator, generators = _factorize([g for h in heads for g in (h.generator_a, h.generator_b)])
-        prompt_key = [(categories[category[k]], h.prompt) for k, h in enumerate(heads)]
-        prompt_order = sorted(set(prompt_key), key=lambda key: (str(key[0]), str(key[1])))
-        prompt_index: dict[str, int] = {}
-        for _, prompt in prompt_order:
-            prompt_index.setdefault(prompt, len(prompt_index))
+        return cls.from_columns(VerdictColumns.from_verdicts(verdicts))
+
+    @classmethod
+    def from_columns(cls, columns: VerdictColumns) -> EncodedVerdicts:
+        """Item attributes come from the item's first verdict; prompts are numbered category by category."""
+        c = columns
+        item_ids, first, item = np.unique(c.item, return_index=True, return_inverse=True)
+        item_category = c.category[first]
+        item_prompt_code = c.prompt[first]
+        # Prompts in (category, prompt) order, each numbered where it first appears, so that a category's prompts are
+        # contiguous (the bootstrap slices them without copying).
+        ordered = np.lexsort((item_prompt_code, item_category))
+        sequence = item_prompt_code[ordered]
+        _, first_seen = np.unique(sequence, return_index=True)
+        prompt_order = sequence[np.sort(first_seen)]
+        renumber = np.full(len(c.prompts), -1, dtype=np.int64)
+        renumber[prompt_order] = np.arange(len(prompt_order))
         return cls(
-            judge=judge.astype(np.int32),
+            judge=c.judge.astype(np.int32),
             item=item.astype(np.int32),
-            label=label,
-            shown=shown,
-            margin=margin,
-            p_a=p_a,
-            judges=[str(j) for j in judges],
-            kinds=[kind_of[str(j)] for j in judges],
+            label=c.label.astype(np.int8),
+            shown=c.shown.astype(np.int8),
+            margin=c.score_a - c.score_b,
+            p_a=c.p_a.astype(np.float64),
+            judges=list(c.judges),
+            kinds=list(c.kinds),
             item_ids=[int(i) for i in item_ids],
-            item_prompt=np.array([prompt_index[h.prompt] for h in heads], dtype=np.int64),
-            item_category=category,
-            length_a=np.array([h.length_a for h in heads], dtype=np.int64),
-            length_b=np.array([h.length_b for h in heads], dtype=np.int64),
-            generator_a=generator[0::2],
-            generator_b=generator[1::2],
-            prompt_ids=list(prompt_index),
-            categories=[str(c) for c in categories],
-            generators=[str(g) for g in generators],
+            item_prompt=renumber[item_prompt_code],
+            item_category=item_category.astype(np.int64),
+            length_a=c.length_a[first].astype(np.int64),
+            length_b=c.length_b[first].astype(np.int64),
+            generator_a=c.generator_a[first].astype(np.int64),
+            generator_b=c.generator_b[first].astype(np.int64),
+            prompt_ids=[c.prompts[int(p)] for p in prompt_order],
+            categories=list(c.categories),
+            generators=list(c.generators),
         )
 
     def keep_items(self, mask: np.ndarray) -> EncodedVerdicts:

@@ -46,7 +46,7 @@ from annotation.analysis.judge_pairs import (
     mtbench_agreement,
     mtbench_human_agreement,
 )
-from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict
+from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict, VerdictColumns
 
 __all__ = [
     "HUMAN_LOO",
@@ -141,7 +141,7 @@ class JudgesReport:
 
 
 def judges_report(
-    verdicts: Sequence[Verdict] | EncodedVerdicts,
+    verdicts: Sequence[Verdict] | VerdictColumns | EncodedVerdicts,
     *,
     reference: str,
     categories: Sequence[str] | None = None,
@@ -159,7 +159,10 @@ def judges_report(
     of these generators; humans: the judges whose votes make the human references and the MT-Bench agreement (by
     default every judge of kind "human"); bootstrap: resamples (0: values only); seed: fixes the resamples, the
     random tie-breaks of the human majorities and the random baseline."""
-    data = verdicts if isinstance(verdicts, EncodedVerdicts) else EncodedVerdicts.from_verdicts(verdicts)
+    if isinstance(verdicts, VerdictColumns):
+        data = EncodedVerdicts.from_columns(verdicts)
+    else:
+        data = verdicts if isinstance(verdicts, EncodedVerdicts) else EncodedVerdicts.from_verdicts(verdicts)
     data = _filtered(data, categories, generators)
     reference_is_valid(reference, data)
     judge_data = JudgeData.from_encoded(data, bootstrap=bootstrap, seed=seed)

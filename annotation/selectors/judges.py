@@ -9,18 +9,16 @@ million judgments becomes records in seconds without an ORM object per row.
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
+import numpy as np
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
 
-from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Label, Verdict
+from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, VerdictColumns, factorize
 from annotation.models import Comparison, Judge, Judgment, Placement, Project, Prompt, Response
 from workbench.exceptions import ApplicationError
 
@@ -82,82 +80,103 @@ def pairwise_comparisons(*, project: Project) -> dict[int, PairInfo]:
     return out
 
 
-def _shown_first(shown_order: Any, pair: PairInfo) -> str | None:
-    if isinstance(shown_order, str):
-        shown_order = json.loads(shown_order) if shown_order else []
-    if not shown_order:
-        return None
-    first = shown_order[0]
-    return "a" if first == pair.a else "b" if first == pair.b else None
+def _numbers(query: Any, columns: int, dtype: Any = np.float64) -> np.ndarray:
+    """A queryset's values_list rows as one (rows, columns) array, streamed in batches (None becomes NaN)."""
+    sql, params = query.query.sql_with_params()
+    blocks = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(BATCH * 10):
+            blocks.append(np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=dtype))
+    return np.concatenate(blocks) if blocks else np.zeros((0, columns), dtype=dtype)
 
 
-def _label(rank_a: int | None, rank_b: int | None) -> Label | None:
-    if rank_a is None or rank_b is None:
-        return None
-    return "T" if rank_a == rank_b else ("A" if rank_a < rank_b else "B")
+def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in sorted_ids, found) for each value."""
+    values = values.astype(np.int64)
+    if not len(sorted_ids):
+        return np.zeros(len(values), dtype=np.int64), np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    return at, sorted_ids[at] == values
 
 
-def judge_verdicts(*, project: Project, include_no_verdict: bool = True) -> list[Verdict]:
-    """Every active judgment of a pairwise comparison (and, for coverage, every recorded "no verdict") as a Verdict
-    in the comparison's canonical orientation (a = the lower response id)."""
+def judge_verdict_columns(*, project: Project, include_no_verdict: bool = True) -> VerdictColumns:
+    """Every active judgment of a two-response comparison (and, for coverage, every recorded "no verdict") as the
+    columns the judge statistics read, in the comparison's canonical orientation (a = the lower response id). Two
+    streaming queries of plain numbers (judgments, then placements) and array arithmetic: no object per verdict."""
     pairs = pairwise_comparisons(project=project)
-    judges = {
-        pk: (name, kind) for pk, name, kind in Judge.objects.filter(project=project).values_list("pk", "name", "kind")
-    }
     statuses = [Judgment.Status.ACTIVE] + ([Judgment.Status.NO_VERDICT] if include_no_verdict else [])
-    marks = ", ".join(["%s"] * len(statuses))
-    sql = f"""
-        SELECT j.id, j.comparison_id, j.judge_id, j.shown_order, j.metadata, pl.response_id, pl.rank, pl.score
-        FROM {_table(Judgment)} j
-        LEFT JOIN {_table(Placement)} pl ON pl.judgment_id = j.id
-        WHERE j.project_id = %s AND j.status IN ({marks})
-        ORDER BY j.id
-    """  # noqa: S608 - table names from the models, values as parameters
-    verdicts: list[Verdict] = []
-    rows = _stream(sql, [project.pk, *statuses])
-    for _judgment, group in itertools.groupby(rows, key=itemgetter(0)):
-        placed = list(group)
-        _, comparison_id, judge_id, shown_order, metadata, *_ = placed[0]
-        pair = pairs.get(comparison_id)
-        if pair is None:
-            continue  # a list comparison: not a pairwise verdict
-        ranks = {row[5]: (row[6], row[7]) for row in placed if row[5] is not None}
-        rank_a, score_a = ranks.get(pair.a, (None, None))
-        rank_b, score_b = ranks.get(pair.b, (None, None))
-        name, kind = judges[judge_id]
-        verdicts.append(
-            Verdict(
-                item=comparison_id,
-                prompt=pair.prompt,
-                judge=name,
-                kind=kind,
-                label=_label(rank_a, rank_b),
-                shown_first=_shown_first(shown_order, pair),  # type: ignore[arg-type]
-                category=pair.category,
-                generator_a=pair.generator_a,
-                generator_b=pair.generator_b,
-                length_a=pair.length_a,
-                length_b=pair.length_b,
-                score_a=score_a,
-                score_b=score_b,
-                p_a=_soft_preference(metadata, _label(rank_a, rank_b)),
-            )
-        )
-    return verdicts
+    judgments = Judgment.objects.filter(project=project, status__in=statuses)
+    rows = _numbers(judgments.order_by("id").values_list("id", "comparison_id", "judge_id", "shown_order__0"), 4)
+    placed = _numbers(
+        Placement.objects.filter(judgment__in=judgments.values("id")).values_list(
+            "judgment_id", "response_id", "rank", "score"
+        ),
+        4,
+    )
+    comparison_ids = np.array(sorted(pairs), dtype=np.int64)
+    infos = [pairs[int(c)] for c in comparison_ids]
+    response_a = np.array([info.a for info in infos], dtype=np.int64)
+    response_b = np.array([info.b for info in infos], dtype=np.int64)
+    # Judgments of pairwise comparisons only (a list comparison is not a pairwise verdict).
+    at, pairwise = _lookup(comparison_ids, rows[:, 1])
+    rows, at = rows[pairwise], at[pairwise]
+    judgment_ids = rows[:, 0].astype(np.int64)
+    # Each placement's judgment; its rank and score go to a or b.
+    index, known = _lookup(judgment_ids, placed[:, 0])
+    index, placed = index[known], placed[known]
+    rank_a, rank_b = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    score_a, score_b = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    is_a = placed[:, 1] == response_a[at[index]]
+    is_b = placed[:, 1] == response_b[at[index]]
+    rank_a[index[is_a]], score_a[index[is_a]] = placed[is_a, 2], placed[is_a, 3]
+    rank_b[index[is_b]], score_b[index[is_b]] = placed[is_b, 2], placed[is_b, 3]
+    answered = ~np.isnan(rank_a) & ~np.isnan(rank_b)
+    label = np.where(rank_a < rank_b, 0, np.where(rank_a > rank_b, 1, 2))
+    label = np.where(answered, label, 3).astype(np.int8)
+    first = rows[:, 3]
+    shown = np.where(first == response_a[at], 0, np.where(first == response_b[at], 1, -1)).astype(np.int8)
+    # Judges, prompts, categories and generators as indices into sorted names.
+    judge_rows = sorted(Judge.objects.filter(project=project).values_list("pk", "name", "kind"), key=lambda r: r[1])
+    judge_index = {pk: i for i, (pk, _, _) in enumerate(judge_rows)}
+    prompt, prompts = factorize([info.prompt for info in infos])
+    category, categories = factorize([info.category for info in infos])
+    generator, generators = factorize([g for info in infos for g in (info.generator_a, info.generator_b)])
+    return VerdictColumns(
+        judges=[name for _, name, _ in judge_rows],
+        kinds=[kind for _, _, kind in judge_rows],
+        prompts=prompts,
+        categories=categories,
+        generators=generators,
+        judge=np.array([judge_index[int(j)] for j in rows[:, 2]], dtype=np.int64),
+        item=rows[:, 1].astype(np.int64),
+        prompt=prompt[at],
+        category=category[at],
+        label=label,
+        shown=shown,
+        generator_a=generator[0::2][at],
+        generator_b=generator[1::2][at],
+        length_a=np.array([info.length_a for info in infos], dtype=np.int64)[at],
+        length_b=np.array([info.length_b for info in infos], dtype=np.int64)[at],
+        score_a=score_a,
+        score_b=score_b,
+        p_a=_soft_preferences(judgments, judgment_ids, label),
+    )
 
 
-def _soft_preference(metadata: Any, label: Label | None) -> float | None:
-    """P(a better) from an imported soft preference. The file gives it for its own first response, which need not be
-    the canonical a; the placements (ranked from it) tell which way it points, so orient it by them."""
-    if not metadata or metadata == "{}":
-        return None
-    if isinstance(metadata, str):
-        metadata = json.loads(metadata)
-    soft = metadata.get("preference")
-    if not isinstance(soft, int | float) or label is None:
-        return None
-    strong = max(float(soft), 1.0 - float(soft))
-    return strong if label == "A" else 1.0 - strong if label == "B" else 0.5
+def _soft_preferences(judgments: Any, judgment_ids: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """P(a better) from imported soft preferences (the verdicts format's `preference`, stored in the metadata). The
+    file gives it for its own first response, which need not be the canonical a; the placements (ranked from it) tell
+    which way it points, so it is oriented by the label."""
+    p_a = np.full(len(judgment_ids), np.nan)
+    soft = judgments.filter(metadata__has_key="preference").values_list("id", "metadata__preference")
+    for judgment_id, value in soft.iterator(chunk_size=BATCH):
+        at = int(np.searchsorted(judgment_ids, judgment_id))
+        if at >= len(judgment_ids) or judgment_ids[at] != judgment_id or not isinstance(value, int | float):
+            continue
+        strong = max(float(value), 1.0 - float(value))
+        p_a[at] = {0: strong, 1: 1.0 - strong, 2: 0.5}.get(int(label[at]), np.nan)
+    return p_a
 
 
 def judgments_fingerprint(*, project: Project) -> str:
@@ -173,9 +192,9 @@ def judgments_fingerprint(*, project: Project) -> str:
 
 
 def judge_names(*, project: Project) -> list[str]:
-    """The names of the judges with judgments in this project, in name order."""
-    judges = Judge.objects.filter(project=project, judgments__isnull=False).distinct().order_by("name")
-    return list(judges.values_list("name", flat=True))
+    """The names of the project's judges, in name order."""
+    # Judges belong to their project (and an import creates one only with its judgments): no join over them.
+    return list(Judge.objects.filter(project=project).order_by("name").values_list("name", flat=True))
 
 
 @dataclass(frozen=True)
@@ -225,7 +244,9 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
     if found is None:
         found = [
             (d.item, d.judge_label, d.other_label)
-            for d in disagreeing_items(judge_verdicts(project=project), judge=judge, other=other, category=category)
+            for d in disagreeing_items(
+                judge_verdict_columns(project=project), judge=judge, other=other, category=category
+            )
         ]
         cache.set(key, found, timeout=3600)
     start = (page - 1) * PER_PAGE

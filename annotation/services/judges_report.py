@@ -12,21 +12,22 @@ import hashlib
 import json
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.analysis.generators import generator_report, generator_reports_by_category
+from annotation.analysis.generators import VerdictTable, generator_report, generator_reports_by_category
 from annotation.analysis.judges import judges_report
-from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict
+from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY
 from annotation.models import Judge, JudgeReport, Judgment, Project
-from annotation.selectors.judges import judge_names, judge_verdicts, judgments_fingerprint
+from annotation.selectors.judges import judge_names, judge_verdict_columns, judgments_fingerprint
 from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -116,12 +117,14 @@ def judges_report_compute(
     say = progress or (lambda phase: None)
     fingerprint = judgments_fingerprint(project=project)
     say("reading verdicts")
-    verdicts = judge_verdicts(project=project)
+    verdicts = judge_verdict_columns(project=project)
     read_s = time.monotonic() - started
     say("comparing judges")
     categories = [request.category] if request.category else None
     names = judge_names(project=project)
     humans = {name for pattern in request.humans for name in fnmatch.filter(names, pattern)} or None
+    if not len(verdicts):
+        raise ApplicationError("This project has no verdicts on pairwise comparisons to compare judges on yet.")
     report = judges_report(
         verdicts,
         humans=humans,
@@ -139,7 +142,9 @@ def judges_report_compute(
         "against_best": _against_best(report),
     }
     say("rating generators")
-    generator_counts = Counter(g for v in verdicts for g in (v.generator_a, v.generator_b) if g)
+    table = VerdictTable.from_columns(verdicts)
+    counts = np.bincount(np.concatenate([table.generator_a, table.generator_b]), minlength=len(table.generators))
+    generator_counts = Counter({name: int(n) for name, n in zip(table.generators, counts, strict=True) if name and n})
     if request.baseline_generator and request.baseline_generator not in generator_counts:
         raise ApplicationError(
             f"baseline_generator: no response in these comparisons was written by {request.baseline_generator!r}.",
@@ -152,9 +157,9 @@ def judges_report_compute(
         baseline = request.baseline_generator or generator_counts.most_common(1)[0][0]
         reference = request.reference if request.reference not in (HUMAN_MAJORITY, HUMAN_LOO) else None
         options = {"baseline": baseline, "reference": reference}
-        data["generators"] = generator_report(verdicts, category=request.category or None, **options).to_dict()
+        data["generators"] = generator_report(table, category=request.category or None, **options).to_dict()
         data["generators"]["baseline_chosen"] = not request.baseline_generator
-        data["generators_by_category"] = _generators_by_category(verdicts, request, options)
+        data["generators_by_category"] = _generators_by_category(table, request, options)
     data["seconds"] = {"read": round(read_s, 2), "total": round(time.monotonic() - started, 2)}
     return data, fingerprint
 
@@ -179,22 +184,20 @@ def _label_counts(report: Any) -> dict[str, int]:
     return {label: int((labels == code).sum()) for code, label in enumerate(("A", "B", "T"))}
 
 
-def _generators_by_category(verdicts: list[Verdict], request: ReportRequest, options: dict[str, Any]) -> dict[str, Any]:
+def _generators_by_category(table: VerdictTable, request: ReportRequest, options: dict[str, Any]) -> dict[str, Any]:
     """Generator statistics per category with enough comparisons to rate anything; the rest are listed as left out
     (a leaderboard from a handful of battles is all interval)."""
     if request.category:
         return {}
-    items = defaultdict(set)
-    for verdict in verdicts:
-        items[verdict.category].add(verdict.item)
-    rated = [c for c, found in items.items() if len(found) >= MIN_CATEGORY_COMPARISONS]
-    small = sorted(c for c in items if c not in rated)
-    keep = [v for v in verdicts if v.category in set(rated)]
-    out: dict[str, Any] = (
-        {category: part.to_dict() for category, part in generator_reports_by_category(keep, **options).items()}
-        if keep
-        else {}
-    )
+    pairs = np.unique(np.stack([table.category, table.item]), axis=1)[0]  # one entry per (category, comparison)
+    counts = np.bincount(pairs, minlength=len(table.categories))
+    rated = counts >= MIN_CATEGORY_COMPARISONS
+    small = sorted(name for name, ok in zip(table.categories, rated, strict=True) if not ok)
+    keep = rated[table.category]
+    out: dict[str, Any] = {}
+    if keep.any():
+        reports = generator_reports_by_category(table.select(keep), **options)
+        out = {category: part.to_dict() for category, part in reports.items()}
     if small:
         out["_left_out"] = {"categories": small, "reason": f"fewer than {MIN_CATEGORY_COMPARISONS} comparisons"}
     return out
