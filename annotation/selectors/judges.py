@@ -87,7 +87,7 @@ def _numbers(query: Any, columns: int, dtype: Any = np.float64) -> np.ndarray:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(BATCH * 10):
-            blocks.append(np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=dtype))
+            blocks.append(np.array(rows, dtype=dtype))  # None becomes NaN
     return np.concatenate(blocks) if blocks else np.zeros((0, columns), dtype=dtype)
 
 
@@ -179,16 +179,22 @@ def _soft_preferences(judgments: Any, judgment_ids: np.ndarray, label: np.ndarra
     return p_a
 
 
-def judgments_fingerprint(*, project: Project) -> str:
-    """Changes whenever a judgment of the project is added, removed, or changes status: a stored report computed
-    under another fingerprint is stale."""
+@dataclass(frozen=True)
+class Fingerprint:
+    text: str  # changes whenever a judgment of the project is added, removed, or changes status
+    judgments: int  # how many there are (every status)
+
+
+def judgments_fingerprint(*, project: Project) -> Fingerprint:
+    """A stored report computed under another fingerprint is stale. One pass over the project's judgments."""
     sql = (
         f"SELECT status, COUNT(*), MAX(id), MAX(updated_at) FROM {_table(Judgment)}"  # noqa: S608
         " WHERE project_id = %s GROUP BY status ORDER BY status"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [project.pk])
-        return ";".join(f"{s}:{n}:{m}:{u}" for s, n, m, u in cursor.fetchall())
+        rows = cursor.fetchall()
+    return Fingerprint(";".join(f"{s}:{n}:{m}:{u}" for s, n, m, u in rows), sum(n for _, n, _, _ in rows))
 
 
 def judge_names(*, project: Project) -> list[str]:
@@ -238,7 +244,7 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
         raise ApplicationError(f"judge: no judge named {judge!r} in this project.", extra={"field": "judge"})
     if other not in names and other not in (HUMAN_MAJORITY, HUMAN_LOO):
         raise ApplicationError(f"other: no judge named {other!r} in this project.", extra={"field": "other"})
-    question = f"{project.pk}\0{judgments_fingerprint(project=project)}\0{judge}\0{other}\0{category}"
+    question = f"{project.pk}\0{judgments_fingerprint(project=project).text}\0{judge}\0{other}\0{category}"
     key = "judge-disagreements:" + hashlib.sha256(question.encode()).hexdigest()
     found = cache.get(key)
     if found is None:

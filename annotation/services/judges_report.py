@@ -26,7 +26,7 @@ from django.utils import timezone
 from annotation.analysis.generators import VerdictTable, generator_report, generator_reports_by_category
 from annotation.analysis.judges import judges_report
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY
-from annotation.models import Judge, JudgeReport, Judgment, Project
+from annotation.models import Judge, JudgeReport, Project
 from annotation.selectors.judges import judge_names, judge_verdict_columns, judgments_fingerprint
 from workbench.exceptions import ApplicationError
 
@@ -115,7 +115,7 @@ def judges_report_compute(
     """The report as JSON-ready data, and the fingerprint of the judgments it read."""
     started = time.monotonic()
     say = progress or (lambda phase: None)
-    fingerprint = judgments_fingerprint(project=project)
+    fingerprint = judgments_fingerprint(project=project).text
     say("reading verdicts")
     verdicts = judge_verdict_columns(project=project)
     read_s = time.monotonic() - started
@@ -220,13 +220,14 @@ def judges_report_start(
     (the page answers with the numbers), else on a worker (the page polls); `schedule=False`: the caller runs it. A
     job already queued or running for the same request is returned, not duplicated."""
     limit = getattr(settings, "WORKBENCH_INLINE_JUDGES_REPORT_MAX_JUDGMENTS", INLINE_MAX_JUDGMENTS_DEFAULT)
-    small = Judgment.objects.filter(project=project).count() <= limit
+    fingerprint = judgments_fingerprint(project=project)
+    small = fingerprint.judgments <= limit
     current = judges_report_current(project=project, request=request)
     if current is not None and not force:
         if current.status in (JudgeReport.Status.QUEUED, JudgeReport.Status.RUNNING):
             return current
         if current.status == JudgeReport.Status.SUCCEEDED:
-            current.stale = current.fingerprint != judgments_fingerprint(project=project)
+            current.stale = current.fingerprint != fingerprint.text
             # A big project's stale report stays on show (marked) until someone asks to recompute it: judgments
             # change all day while annotators work, and each recomputation is a worker's minute.
             if not current.stale or not small:
