@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, load_average, machine, pg_socket_url, pg_start, pg_stop, write_section  # noqa: E402
+from _common import PAIR_TABLES, ROOT, load_average, machine, pg_socket_url, pg_start, pg_stop, write_section  # noqa: E402
 
 PROJECT = "bench-judges"
 GENERATORS = 10
@@ -136,16 +136,7 @@ def generate(conn, comparisons: int) -> dict[str, float]:  # noqa: ANN001 - a ps
         base += cur.fetchone()[0]
         cur.execute("DROP TABLE bench_rows")
     timings["judgments"] = time.monotonic() - t0
-    for table in (
-        "annotation_project",
-        "annotation_judge",
-        "annotation_prompt",
-        "annotation_response",
-        "annotation_comparison",
-        "annotation_comparisonresponse",
-        "annotation_judgment",
-        "annotation_placement",
-    ):
+    for table in ("annotation_project", "annotation_judge", *PAIR_TABLES):
         cur.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(max(id), 1) FROM {table}))"
         )
@@ -282,17 +273,13 @@ def main() -> None:
   comparisons each (a quarter of their verdicts follow the position), 2 reward models with scores; written set-based
   with generate_series on a throwaway PostgreSQL (`scripts/pg-throwaway`), reached over its Unix socket.
 - Measured: `manage.py judges_report --project {PROJECT} --json` in a fresh process (start-up included): reading
-  every verdict (two streaming queries of plain numbers: judgments, then placements), the judge table with 1,000 bootstrap resamples over prompts, the judge x
-  judge matrix, Fleiss' kappa and Krippendorff's alpha, the MT-Bench agreement, per-category rows, generator win
-  rates and Bradley-Terry ratings with bootstrap intervals (overall and per category), stored in the database.
+  every verdict (two streaming queries of plain numbers: judgments, then placements), the judge table with 1,000
+  bootstrap resamples over prompts, the judge x judge matrix, Fleiss' kappa and Krippendorff's alpha, the MT-Bench
+  agreement, per-category rows, generator win rates and Bradley-Terry ratings with bootstrap intervals (overall
+  and per category), stored in the database.
   Then the Judges page served from that stored report: Django's test client in one process, median of 20 GETs after
   a warm-up (the fingerprint query over the project's judgments, the stored JSON, the template).
 - Targets (issue 14): under 30 s and under 1 GB peak for the report; under 300 ms for the cached page.
-- Met, with little room on memory (949 of 1,024 MB; the bootstrap's resample weights for 50,000 prompts are 200 MB
-  of it). The first run of the same benchmark (Dec 7, load ~2) gave 32.4 s, 1,039 MB and a 1,069 ms page: one
-  `Verdict` object per judgment, a Python loop over two million placement rows, a join over judgments to list judge
-  names and a second count of the judgments per visit, and a thousand included cell templates; since then the
-  selector builds columns with numpy, and the page renders each stored report once into the cache.
 - Command: `.venv/bin/python bench/judges_report.py`
 """
     write_section("judges_report", text)

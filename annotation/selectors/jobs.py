@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db.models import QuerySet
@@ -14,6 +14,7 @@ from annotation.selectors.projects import User, project_get
 from workbench.exceptions import NotFound
 
 RECENT = 20  # jobs a page lists beside its form
+Job = TypeVar("Job", ImportJob, ExportJob)
 
 
 def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
@@ -21,12 +22,17 @@ def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(project=project).select_related("project").order_by("-created_at", "-id")
 
 
-def import_job_get(*, user: User, job_id: int) -> ImportJob:
-    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
+def _job_get(model: type[Job], *, user: User, job_id: int, missing: str) -> Job:
+    """The job if `user` may see its project's jobs (researchers and admins); 404 otherwise."""
+    job = model.objects.select_related("project").filter(pk=job_id).first()
     if job is None:
-        raise NotFound("No such import.")
+        raise NotFound(missing)
     project_get(user=user, slug=job.project.slug)
     return job
+
+
+def import_job_get(*, user: User, job_id: int) -> ImportJob:
+    return _job_get(ImportJob, user=user, job_id=job_id, missing="No such import.")
 
 
 PROGRESS_KEY = "import-job-progress:{}"
@@ -69,12 +75,7 @@ def export_job_list(*, project: Project) -> QuerySet[ExportJob]:
 
 
 def export_job_get(*, user: User, job_id: int) -> ExportJob:
-    """The job if `user` may see its project's exports (researchers and admins); 404 otherwise."""
-    job = ExportJob.objects.select_related("project").filter(pk=job_id).first()
-    if job is None:
-        raise NotFound("No such export.")
-    project_get(user=user, slug=job.project.slug)
-    return job
+    return _job_get(ExportJob, user=user, job_id=job_id, missing="No such export.")
 
 
 def export_job_files(*, job: ExportJob) -> list[ExportFile]:

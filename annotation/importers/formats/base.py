@@ -14,9 +14,11 @@ from annotation.importers.records import (
     ImportIssue,
     ImportItem,
     JudgeRef,
+    PromptIn,
     ResponseIn,
     RowError,
     canonical_json,
+    content_id,
     response_content_id,
 )
 from annotation.messages import validate_messages
@@ -284,3 +286,13 @@ def read_responses(values: list[Any], field_name: str = "responses") -> list[Res
             ResponseIn(external_id=external_id, text=text, generator=generator, metadata=metadata, source_field=where)
         )
     return responses
+
+
+def row_prompt(row: dict[str, Any], messages: list[dict[str, str]]) -> PromptIn:
+    """A row's prompt: its own `prompt_id` if it has one, else an id from the content (so the same prompt in two rows
+    is one prompt), and its `category`."""
+    return PromptIn(
+        external_id=get_optional_str(row, "prompt_id") or content_id(messages, "p-"),
+        messages=messages,
+        category=get_optional_str(row, "category"),
+    )

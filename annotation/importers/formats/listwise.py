@@ -14,6 +14,7 @@ from annotation.importers.formats.base import (
     parse_json_cell,
     read_responses,
     require,
+    row_prompt,
     text_or_messages,
 )
 from annotation.importers.formats.pairwise import prompt_messages
@@ -141,11 +142,7 @@ class Listwise(Format):
             raise RowError("ranks", "missing: give ranks, scores or ratings")
         return [
             ImportItem(
-                prompt=PromptIn(
-                    external_id=get_optional_str(row, "prompt_id") or content_id(prompt, "p-"),
-                    messages=prompt,
-                    category=get_optional_str(row, "category"),
-                ),
+                prompt=row_prompt(row, prompt),
                 responses=responses,
                 judgments=judgments,
             )

@@ -11,6 +11,7 @@ from annotation.importers.formats.base import (
     get_optional_str,
     parse_json_cell,
     require,
+    row_prompt,
     text_or_messages,
 )
 from annotation.importers.records import (
@@ -166,11 +167,7 @@ class HhRlhf(Format):
         judge = annotator_judge(row, ctx)
         return [
             ImportItem(
-                prompt=PromptIn(
-                    external_id=get_optional_str(row, "prompt_id") or content_id(prompt, "p-"),
-                    messages=prompt,
-                    category=get_optional_str(row, "category"),
-                ),
+                prompt=row_prompt(row, prompt),
                 responses=[good, bad],
                 judgments=[pair_judgment(good, bad, judge, margin=get_optional_float(row, "margin"))],
             )

@@ -21,6 +21,7 @@ from annotation.importers.formats.base import (
     get_str,
     parse_json_cell,
     read_responses,
+    row_prompt,
     text_or_messages,
 )
 from annotation.importers.formats.listwise import check_ranks
@@ -29,9 +30,7 @@ from annotation.importers.records import (
     ImportItem,
     JudgeRef,
     JudgmentIn,
-    PromptIn,
     RowError,
-    content_id,
     ranking_from_ranks,
     ranking_from_scores,
 )
@@ -145,11 +144,7 @@ class Verdicts(Format):
             judgment.metadata["raw_output"] = raw_output
         return [
             ImportItem(
-                prompt=PromptIn(
-                    external_id=get_optional_str(row, "prompt_id") or content_id(prompt, "p-"),
-                    messages=prompt,
-                    category=get_optional_str(row, "category"),
-                ),
+                prompt=row_prompt(row, prompt),
                 responses=responses,
                 judgments=[judgment],
             )
