@@ -48,8 +48,10 @@ def make_project(slug: str = "fast", prompts: int = 40, seed: int = 3) -> Projec
     order, so prompt id order and external id order differ."""
     rng = random.Random(seed)
     project = Project.objects.create(name=slug.title(), slug=slug, source="Made up for the tests; CC0")
-    humans = [Judge.objects.create(kind=Judge.Kind.HUMAN, name=f"{slug}:{name}") for name in ("a", "b", "c")]
-    llm = Judge.objects.create(kind=Judge.Kind.LLM, name=f"{slug}:gpt")
+    humans = [
+        Judge.objects.create(project=project, kind=Judge.Kind.HUMAN, name=f"{slug}:{name}") for name in ("a", "b", "c")
+    ]
+    llm = Judge.objects.create(project=project, kind=Judge.Kind.LLM, name=f"{slug}:gpt")
     order = list(range(prompts))
     rng.shuffle(order)
     for n, i in enumerate(order):
