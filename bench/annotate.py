@@ -105,11 +105,12 @@ def generate(url: str, project_id: int) -> float:
             FROM generate_series(1, {total}) g""",
         f"""INSERT INTO annotation_comparisonresponse (id, comparison_id, response_id, position)
             SELECT r, (r + 1) / 2, r, (r + 1) % 2 FROM generate_series(1, {2 * total}) r""",
-        f"""INSERT INTO annotation_judge (id, kind, name, description, metadata, created_at, updated_at)
-            SELECT j, 'imported', 'bench:judge' || j, '', '{{}}', now(), now() FROM generate_series(1, {JUDGES}) j""",
+        f"""INSERT INTO annotation_judge (id, project_id, kind, name, description, metadata, created_at, updated_at)
+            SELECT j, {project_id}, 'imported', 'bench:judge' || j, '', '{{}}', now(), now()
+            FROM generate_series(1, {JUDGES}) j""",
         f"""INSERT INTO annotation_judgment (id, project_id, comparison_id, judge_id, criteria, rationale, shown_order,
-            source, status, metadata, created_at, updated_at)
-            SELECT {JUDGES} * (g - 1) + j, {project_id}, g, j, '{{}}', '', '[]', 'import', 'active', '{{}}',
+            order_key, source, status, metadata, created_at, updated_at)
+            SELECT {JUDGES} * (g - 1) + j, {project_id}, g, j, '{{}}', '', '[]', '', 'import', 'active', '{{}}',
                    now(), now()
             FROM generate_series(1, {FULL}) g, generate_series(1, {JUDGES}) j""",
         f"""INSERT INTO annotation_placement (id, judgment_id, response_id, rank)

@@ -76,12 +76,11 @@ def generate(conn, rows: int, slug: str = PROJECT) -> dict[str, float]:  # noqa:
     )
     project = cur.fetchone()[0]
     cur.execute(
-        "INSERT INTO annotation_judge (created_at, updated_at, kind, name, description, metadata) "
-        "SELECT now(), now(), 'human', %s || ':annotator' || g, '', '{}' FROM generate_series(1, %s) g "
-        "ON CONFLICT (name) DO NOTHING",
-        [slug, JUDGES],
+        "INSERT INTO annotation_judge (created_at, updated_at, kind, name, description, metadata, project_id) "
+        "SELECT now(), now(), 'human', %s || ':annotator' || g, '', '{}', %s FROM generate_series(1, %s) g",
+        [slug, project, JUDGES],
     )
-    cur.execute("SELECT min(id) FROM annotation_judge WHERE name LIKE %s", [slug + ":annotator%"])
+    cur.execute("SELECT min(id) FROM annotation_judge WHERE project_id = %s", [project])
     first_judge = cur.fetchone()[0]
 
     def base(table: str) -> int:
@@ -115,10 +114,10 @@ def generate(conn, rows: int, slug: str = PROJECT) -> dict[str, float]:  # noqa:
         "FROM generate_series(1, %(n)s) i CROSS JOIN (VALUES (0), (1)) AS ks(k)",
         # Judgments spread over 2025, one judge of 20 each, 3% with a margin.
         "INSERT INTO annotation_judgment (id, created_at, updated_at, strength, margin, criteria, rationale, "
-        "shown_order, duration_ms, source, status, client_token, metadata, comparison_id, import_job_id, judge_id, "
-        "project_id) SELECT %(bj)s + i, timestamptz '2025-01-01' + (i %% 365) * interval '1 day', now(), NULL, "
-        "CASE WHEN i %% 33 = 0 THEN (i %% 50) / 10.0 END, '{}', '', jsonb_build_array(%(br)s + 2 * i - 1, "
-        "%(br)s + 2 * i), 1000 + i %% 60000, 'ui', 'active', NULL, '{}', %(bc)s + i, NULL, "
+        "shown_order, order_key, duration_ms, source, status, client_token, metadata, comparison_id, import_job_id, "
+        "judge_id, project_id) SELECT %(bj)s + i, timestamptz '2025-01-01' + (i %% 365) * interval '1 day', now(), "
+        "NULL, CASE WHEN i %% 33 = 0 THEN (i %% 50) / 10.0 END, '{}', '', jsonb_build_array(%(br)s + 2 * i - 1, "
+        "%(br)s + 2 * i), '', 1000 + i %% 60000, 'ui', 'active', NULL, '{}', %(bc)s + i, NULL, "
         "%(judge0)s + i %% %(judges)s, %(project)s FROM generate_series(1, %(n)s) i",
         # 4% ties (both rank 1); otherwise a or b wins by a hash of i.
         "INSERT INTO annotation_placement (id, rank, score, judgment_id, response_id) "
