@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
 
+from annotation.analysis.lists import ListVerdict
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, VerdictColumns, factorize
 from annotation.models import Comparison, Judge, Judgment, Placement, Project, Prompt, Response
 from workbench.exceptions import ApplicationError
@@ -312,3 +313,31 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
             )
         )
     return DisagreementPage(total=len(found), items=items, has_more=start + PER_PAGE < len(found))
+
+
+def judge_list_verdicts(*, project: Project) -> list[ListVerdict]:
+    """Every active judgment of a comparison of three or more responses, as its ranks by response."""
+    lists = Comparison.objects.filter(project=project, key__regex=r"^[0-9]+,[0-9]+,")
+    rows = (
+        Placement.objects.filter(judgment__comparison__in=lists, judgment__status=Judgment.Status.ACTIVE)
+        .order_by("judgment_id")
+        .values_list(
+            "judgment_id",
+            "judgment__comparison_id",
+            "judgment__comparison__prompt__external_id",
+            "judgment__judge__name",
+            "response_id",
+            "rank",
+        )  # fmt: skip
+    )
+    out: list[ListVerdict] = []
+    current, ranks, head = None, {}, ()
+    for judgment_id, comparison_id, prompt, judge, response_id, rank in rows.iterator(chunk_size=BATCH):
+        if judgment_id != current:
+            if current is not None:
+                out.append(ListVerdict(*head, ranks))  # type: ignore[arg-type]
+            current, ranks, head = judgment_id, {}, (comparison_id, prompt, judge)
+        ranks[response_id] = rank
+    if current is not None:
+        out.append(ListVerdict(*head, ranks))  # type: ignore[arg-type]
+    return out

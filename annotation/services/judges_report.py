@@ -25,9 +25,10 @@ from django.utils import timezone
 
 from annotation.analysis.generators import VerdictTable, generator_report, generator_reports_by_category
 from annotation.analysis.judges import judges_report
+from annotation.analysis.lists import lists_report
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY
 from annotation.models import Judge, JudgeReport, Project
-from annotation.selectors.judges import judge_names, judge_verdict_columns, judgments_fingerprint
+from annotation.selectors.judges import judge_list_verdicts, judge_names, judge_verdict_columns, judgments_fingerprint
 from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,11 @@ def judges_report_compute(
     categories = [request.category] if request.category else None
     names = judge_names(project=project)
     humans = {name for pattern in request.humans for name in fnmatch.filter(names, pattern)} or None
-    if not len(verdicts):
-        raise ApplicationError("This project has no verdicts on pairwise comparisons to compare judges on yet.")
+    list_verdicts = judge_list_verdicts(project=project)
+    if not len(verdicts) and not list_verdicts:
+        raise ApplicationError("This project has no verdicts to compare judges on yet.")
+    if not len(verdicts):  # a listwise project: τ-b and α over the lists only
+        return _lists_only(project, request, list_verdicts, fingerprint)
     report = judges_report(
         verdicts,
         humans=humans,
@@ -160,6 +164,7 @@ def judges_report_compute(
         data["generators"] = generator_report(table, category=request.category or None, **options).to_dict()
         data["generators"]["baseline_chosen"] = not request.baseline_generator
         data["generators_by_category"] = _generators_by_category(table, request, options)
+    data["lists"] = lists_report(list_verdicts).to_dict() if list_verdicts else None
     data["seconds"] = {"read": round(read_s, 2), "total": round(time.monotonic() - started, 2)}
     return data, fingerprint
 
@@ -201,6 +206,24 @@ def _generators_by_category(table: VerdictTable, request: ReportRequest, options
     if small:
         out["_left_out"] = {"categories": small, "reason": f"fewer than {MIN_CATEGORY_COMPARISONS} comparisons"}
     return out
+
+
+def _lists_only(
+    project: Project, request: ReportRequest, list_verdicts: list[Any], fingerprint: str
+) -> tuple[dict[str, Any], str]:
+    data = {
+        "project": project.slug,
+        "request": request.as_json(),
+        "verdicts": len(list_verdicts),
+        "judges_report": None,
+        "reference_labels": None,
+        "against_best": None,
+        "generators": None,
+        "generators_by_category": {},
+        "lists": lists_report(list_verdicts).to_dict(),
+        "seconds": {},
+    }
+    return data, fingerprint
 
 
 def judges_report_current(*, project: Project, request: ReportRequest) -> JudgeReport | None:

@@ -137,6 +137,23 @@ def _matrix(project: Project, report: dict[str, Any], params: dict[str, Any]) ->
     return {"names": names, "rows": rows}
 
 
+def _lists(data: dict[str, Any]) -> dict[str, Any] | None:
+    lists = data.get("lists")
+    if not lists:
+        return None
+    names = lists["judges"]
+    rows = []
+    for i, name in enumerate(names):
+        cells = []
+        for j in range(len(names)):
+            tau = lists["kendall_tau_b"][i][j]
+            value = (tau or {}).get("value")
+            shade = "" if value is None else f"hsl({round(120 * max(0.0, min(1.0, value)))}, 55%, 82%)"
+            cells.append({"self": i == j, "tau": cell(tau), "shade": shade})
+        rows.append({"name": name, "cells": cells})
+    return {"names": names, "rows": rows, "lists": lists["lists"], "alpha": cell(lists["krippendorff_alpha"])}
+
+
 def _bias_charts(report: dict[str, Any]) -> list[str]:
     rows = report.get("judges", [])
 
@@ -274,6 +291,7 @@ def _report_body(project: Project, job: JudgeReport, params: dict[str, Any], sor
         "charts": _bias_charts(report) if rows else [],
         "leaderboard": _leaderboard(data),
         "categories": _categories(report),
+        "lists": _lists(data),
         "sort_links": {
             key: "?" + urlencode({**params, "sort": ("-" if sort == key else "") + key})
             for key in [k for k, _, _ in columns] + ["name", "n"]

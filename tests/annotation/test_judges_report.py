@@ -256,3 +256,33 @@ def test_a_big_projects_stale_report_stays_marked_until_recomputed(verdicts: Pro
     html = client.get(url + "?recompute=1").content.decode()
     assert "Comparing judges on a worker" in html
     assert JudgeReport.objects.filter(project=verdicts, status="queued").count() == 1
+
+
+def test_a_listwise_project_gets_kendall_tau_and_alpha(shared_data: Path) -> None:
+    """OpenAssistant's ranked replies through the import, and an LLM judge that orders every list in reverse
+    (through the judgments service): τ-b is exactly -1 on every list both ordered, on the page too."""
+    from annotation.models import Comparison
+    from annotation.services.external_judgments import JudgmentInput, judgment_create
+
+    _import(shared_data / "oasst_en100" / "en_100_tree.jsonl.gz", "oasst", "--create-project")
+    project = Project.objects.get(slug="oasst")
+    researcher = MembershipFactory(project=project, role=Membership.Role.RESEARCHER).user
+    lists = 0
+    for judgment in Judgment.objects.filter(project=project).prefetch_related("placements"):
+        ranks = {p.response_id: p.rank for p in judgment.placements.all()}
+        if len(ranks) < 3 or len(set(ranks.values())) < 2:
+            continue
+        levels = sorted({-rank for rank in ranks.values()})
+        ranking = [[r for r, rank in ranks.items() if -rank == level] for level in levels]
+        data = JudgmentInput(comparison_id=judgment.comparison_id, ranking=ranking, judge_name="rev", judge_kind="llm")
+        judgment_create(project=project, user=researcher, data=data)
+        lists += 1
+    assert lists > 50 and Comparison.objects.filter(project=project).count() > lists
+    report = _report("oasst")["lists"]
+    tau = report["kendall_tau_b"][report["judges"].index("rev")][report["judges"].index("oasst:rankers")]
+    assert tau["value"] == pytest.approx(-1.0) and tau["n"] == lists
+    assert report["krippendorff_alpha"]["value"] < 0  # reversed rankings disagree systematically
+    client = Client()
+    client.force_login(researcher)
+    html = client.get(reverse("annotation:judges", args=["oasst"])).content.decode()
+    assert "lists of three or more responses" in html and "-1.000" in html
