@@ -234,9 +234,11 @@ def _leaderboard(report: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _categories(report: dict[str, Any]) -> dict[str, Any]:
-    """Categories as rows, judges as columns: accuracy in each cell (agreement and κ on hover)."""
+def _categories(project: Project, report: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Categories as rows, judges as columns: accuracy in each cell (agreement and κ on hover), linked to that
+    category's disagreements with the reference."""
     rows = report.get("judges", [])
+    reference = report.get("reference", "")
     names = sorted({category for row in rows for category in row.get("categories", {})})
     table = []
     for category in names:
@@ -245,7 +247,10 @@ def _categories(report: dict[str, Any]) -> dict[str, Any]:
             part = row.get("categories", {}).get(category) or {}
             cells.append(
                 {
-                    "accuracy": cell(part.get("accuracy")),
+                    "accuracy": cell(
+                        part.get("accuracy"),
+                        _disagreement_link(project, {**params, "category": category}, row["name"], reference),
+                    ),
                     "agreement": cell(part.get("agreement")),
                     "kappa": cell(part.get("cohen_kappa")),
                     "n": part.get("n", 0),
@@ -290,7 +295,7 @@ def _report_body(project: Project, job: JudgeReport, params: dict[str, Any], sor
         "matrix": _matrix(project, report, params),
         "charts": _bias_charts(report) if rows else [],
         "leaderboard": _leaderboard(data),
-        "categories": _categories(report),
+        "categories": _categories(project, report, params),
         "lists": _lists(data),
         "sort_links": {
             key: "?" + urlencode({**params, "sort": ("-" if sort == key else "") + key})

@@ -152,7 +152,10 @@ def test_the_page_for_every_visitor_escapes_names_and_links_to_disagreements(ver
     assert row["accuracy_both_orders"]["value"] == 0.5
     # Undefined numbers: None with the reason, never 0 (no judge gave scores here).
     assert row["score_accuracy"]["value"] is None and row["score_accuracy"]["reason"]
+    assert "category=c0" in html  # a per-category number links to that category's disagreements
     link = reverse("annotation:judges_disagreements", args=["v"])
+    by_category = clients["researcher"].get(link, {"judge": row["name"], "other": "human-majority", "category": "c1"})
+    assert "20 comparisons in category c1" in by_category.content.decode()
     listing = clients["researcher"].get(link, {"judge": row["name"], "other": "human-majority"})
     assert listing.status_code == 200
     text = listing.content.decode()
