@@ -12,7 +12,6 @@ from typing import Literal
 import numpy as np
 
 Label = Literal["A", "B", "T"]  # a is better, b is better, tie
-LABEL_NUMBER = {"A": 1.0, "T": 1.5, "B": 2.0}  # JUDGING.md's e(): where a number is needed
 HUMAN_MAJORITY = "human-majority"
 HUMAN_LOO = "human-loo"
 
@@ -33,13 +32,6 @@ class Verdict:
     score_a: float | None = None  # the judge's scores, when it gives numbers (reward models)
     score_b: float | None = None
     p_a: float | None = None  # a soft preference: the probability that a is better
-
-    @property
-    def first_won(self) -> bool | None:
-        """Whether the verdict picked the response shown first; None for a tie, no verdict or unknown order."""
-        if self.label in (None, "T") or self.shown_first is None:
-            return None
-        return (self.label == "A") == (self.shown_first == "a")
 
 
 LABEL_CODE = {"A": 0, "B": 1, "T": 2, None: 3}  # 3: the judge gave no usable verdict

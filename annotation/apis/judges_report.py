@@ -65,16 +65,13 @@ class JudgesReportApi(APIView):
             )
         report_request = report_request_validate(project=project, data=params)
         job = judges_report_start(project=project, request=report_request, user=request.user, force=force)
-        job.refresh_from_db()
         stalled = judges_report_is_stalled(report=job)
         body = {
             "status": JudgeReport.Status.FAILED if stalled else job.status,
             "phase": job.phase,
             "stale": job.stale,
             "computed_at": job.finished_at if job.status == JudgeReport.Status.SUCCEEDED else None,
-            "error": "The worker computing this report stopped; ask again with recompute=true."
-            if stalled
-            else job.error,
+            "error": STALLED_MESSAGE if stalled else job.error,
             "report": job.report if job.status == JudgeReport.Status.SUCCEEDED else None,
         }
         code = status.HTTP_202_ACCEPTED if job.status in ("queued", "running") and not stalled else status.HTTP_200_OK

@@ -122,7 +122,7 @@ def judges_report_compute(
     read_s = time.monotonic() - started
     say("comparing judges")
     categories = [request.category] if request.category else None
-    names = judge_names(project=project)
+    names = judge_names(project=project) if request.humans else []
     humans = {name for pattern in request.humans for name in fnmatch.filter(names, pattern)} or None
     list_verdicts = judge_list_verdicts(project=project)
     if not len(verdicts) and not list_verdicts:

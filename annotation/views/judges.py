@@ -44,7 +44,6 @@ SCORE_COLUMNS = (
     ("brier", "Brier", "Brier score of σ(s_a − s_b) against the reference"),
     ("ece", "ECE", "expected calibration error, 10 equal-mass bins"),
 )
-PAGE_PARAMETERS = ("sort",)
 
 
 def cell(metric: dict[str, Any] | None, link: str = "", digits: int = 3) -> dict[str, Any]:
