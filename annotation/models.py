@@ -253,6 +253,9 @@ class Judgment(BaseModel):
         # so everything that reads active judgments (exports, training, agreement, the queue) ignores it, while
         # coverage and the both-order metrics can count it.
         NO_VERDICT = "no_verdict", "No verdict"
+        # A reviewer corrected it: the correction is a new active judgment (`superseded_by`); this one is kept, out of
+        # exports and training, so the raw export's provenance can show what was changed.
+        SUPERSEDED = "superseded", "Superseded"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
@@ -280,6 +283,10 @@ class Judgment(BaseModel):
     client_token = models.CharField(max_length=64, null=True, blank=True)
     import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     metadata = models.JSONField(default=dict, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes",
+        help_text="The reviewer's correction that replaced this judgment.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["id"]
@@ -403,3 +410,103 @@ class JudgeReport(BackgroundJob):
 
     def __str__(self) -> str:
         return f"judges report {self.pk} of {self.project_id} ({self.status})"
+
+
+class NoiseRun(BackgroundJob):
+    """One run of the noisy-label detectors over a project (docs/noise.md): what was asked (`options`: detectors,
+    folds, seeds), live progress (`phase`, `rows_done`), and per-detector summaries in `report` (flags written, the
+    estimated flip rate). Its flags replace the flags the same detectors wrote before."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="noise_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    phase = models.CharField(max_length=64, blank=True)
+    detectors = models.JSONField(default=list, help_text="Detector names this run computes.")
+    cancel_requested = models.BooleanField(default=False)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it")
+
+    def __str__(self) -> str:
+        return f"noise run {self.pk} of {self.project_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class LabelFlag(BaseModel):
+    """One detector's suspicion that a judgment is wrong: a score in [0, 1] (higher = more likely wrong) and a
+    one-line reason. One flag per judgment and detector: a rerun replaces it. `detector="combined"` holds the combined
+    suspicion. The review status records what a reviewer did about it (ReviewAction has the history)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        KEPT = "kept", "Kept"
+        CORRECTED = "corrected", "Corrected"
+        EXCLUDED = "excluded", "Excluded"
+        REQUEUED = "requeued", "Re-queued"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_flags", db_index=False)
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="flags", db_index=False)
+    run = models.ForeignKey(NoiseRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="flags")
+    detector = models.CharField(max_length=32)
+    score = models.FloatField()
+    reason = models.CharField(max_length=400)
+    details = models.JSONField(default=dict, blank=True, help_text="Detector numbers: margin mean and spread, ...")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["judgment", "detector"], name="labelflag_one_per_detector"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="labelflag_score_in_unit"),
+        ]
+        indexes = [models.Index(fields=["project", "detector", "-score"], name="labelflag_project_detector")]
+
+    def __str__(self) -> str:
+        return f"{self.detector} flag {self.score:.2f} on judgment {self.judgment_id}"
+
+
+class ReviewAction(models.Model):
+    """Who did what to a judgment in review, when and why: keep (dismiss its flags), correct (a new active judgment
+    supersedes it), exclude, re-queue. Undoing sets `undone_at` and reverses the change; the row stays."""
+
+    class Action(models.TextChoices):
+        KEEP = "keep", "Keep"
+        CORRECT = "correct", "Correct"
+        EXCLUDE = "exclude", "Exclude"
+        REQUEUE = "requeue", "Re-queue"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_actions", db_index=False)
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="review_actions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    note = models.TextField(blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    correction = models.ForeignKey(
+        Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="For a correction: the new judgment.",
+    )  # fmt: skip
+    requeued = models.PositiveSmallIntegerField(default=0, help_text="For a re-queue: annotator slots opened.")
+    previous_flag_status = models.JSONField(default=dict, blank=True, help_text="flag id -> status before, for undo.")
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="reviewaction_project_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} of judgment {self.judgment_id} by {self.user_id}"
