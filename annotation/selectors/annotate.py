@@ -153,6 +153,15 @@ def project_totals(*, project: Project) -> tuple[int, int]:
     return totals
 
 
+def project_totals_add(*, project: Project, done: int) -> None:
+    """Move the cached project count by an annotator's own submit (+1) or undo (-1), so the judging page never
+    shows fewer project judgments than the annotator has just made; the next recount corrects any lost race."""
+    key = PROJECT_TOTALS_KEY.format(project.pk)
+    totals = cache.get(key)
+    if totals is not None:
+        cache.set(key, (max(0, totals[0] + done), totals[1]), PROJECT_TOTALS_SECONDS)
+
+
 _MY_COUNTS_SQL = """
 SELECT COALESCE(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0)
