@@ -245,6 +245,37 @@ def project_progress_by_comparison(*, project: Project, page: int, per_page: int
     return rows[:per_page], len(rows) > per_page  # type: ignore[return-value]
 
 
+@dataclass
+class ProgressTotals:
+    comparisons: int
+    complete: int  # comparisons with all `overlap` judgments
+    done: int
+    leased: int
+    skipped: int
+    target: int  # comparisons x overlap
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.done / self.target)) if self.target else 100
+
+
+def project_progress_totals(*, project: Project) -> ProgressTotals:
+    """The progress page's overall line, counted exactly (a researcher's page, not the judging hot path)."""
+    counts = Assignment.objects.filter(project=project).aggregate(
+        done=Count("id", filter=Q(status=Assignment.Status.DONE)),
+        leased=Count("id", filter=Q(status=Assignment.Status.LEASED)),
+        skipped=Count("id", filter=Q(status=Assignment.Status.SKIPPED)),
+    )
+    comparisons = Comparison.objects.filter(project=project).count()
+    complete = (
+        Comparison.objects.filter(project=project)
+        .annotate(done=Count("assignments", filter=Q(assignments__status=Assignment.Status.DONE)))
+        .filter(done__gte=project.overlap)
+        .count()
+    )
+    return ProgressTotals(comparisons=comparisons, complete=complete, target=comparisons * project.overlap, **counts)
+
+
 def annotator_projects(*, user: User) -> list[tuple[Project, str, AnnotatorProgress]]:
     """The annotator home: each project they belong to, their role and their progress in it."""
     from annotation.selectors.projects import project_list_for_user

@@ -137,13 +137,17 @@ def _label(index: int) -> str:
     return chr(ord("A") + index) if index < 26 else f"R{index + 1}"
 
 
-def project_sample(*, project: Project, page: int, per_page: int = 6) -> tuple[list[PromptSample], bool]:
-    """A page of prompts with their responses and every judge's ordering of each comparison."""
+def project_sample(
+    *, project: Project, page: int, per_page: int = 6, prompt_id: int | None = None
+) -> tuple[list[PromptSample], bool]:
+    """A page of prompts with their responses and every judge's ordering of each comparison; `prompt_id` keeps
+    one prompt (the progress page links a comparison to its prompt here)."""
     start = (page - 1) * per_page
+    chosen = Prompt.objects.filter(project=project)
+    if prompt_id is not None:
+        chosen = chosen.filter(pk=prompt_id)
     prompts = list(
-        Prompt.objects.filter(project=project)
-        .order_by("id")
-        .prefetch_related(
+        chosen.order_by("id").prefetch_related(
             Prefetch("responses", queryset=Response.objects.order_by("id")),
             Prefetch(
                 "comparisons",
