@@ -8,6 +8,7 @@ import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template import loader
 
 from workbench.api import DATABASE_RETRY_AFTER_SECONDS, error_body
@@ -27,3 +28,20 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if database_down:
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
+
+
+# 403 and 404 raised outside our views (an unknown path, Django's own PermissionDenied, Http404) get the site's
+# layout and a way back; /api/ paths keep the API's one error shape. ApplicationError subclasses raised in our
+# views take workbench/middleware.py's path to the same templates.
+def _client_error(request: HttpRequest, status: int, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(message), status=status)
+    return render(request, f"{status}.html", {"message": message, "status": status}, status=status)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _client_error(request, 404, "There is no page at this address.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _client_error(request, 403, "Your account is not allowed to open this page.")

@@ -19,7 +19,8 @@ class ApplicationErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, ApplicationError) and not request.path.startswith("/api/"):
-            return render(request, "error.html", {"message": exception.message}, status=exception.status_code)
+            context = {"message": exception.message, "status": exception.status_code}
+            return render(request, "error.html", context, status=exception.status_code)
         return None
 
 

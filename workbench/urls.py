@@ -26,3 +26,6 @@ urlpatterns = [
 
 # A crash answers without a traceback or a path: JSON under /api/, a standalone page elsewhere (workbench/errors.py).
 handler500 = "workbench.errors.server_error"
+# 403 and 404 in the site's layout with a way back (JSON under /api/), the same module.
+handler403 = "workbench.errors.permission_denied"
+handler404 = "workbench.errors.page_not_found"
