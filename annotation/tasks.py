@@ -30,3 +30,10 @@ def judges_report_run_task(job_id: int) -> None:
     from annotation.services.judges_report import judges_report_run
 
     judges_report_run(job_id=job_id)
+
+
+@shared_task(name="annotation.noise_run", acks_late=True)
+def noise_run_task(run_id: int) -> None:
+    from annotation.services.noise_runs import noise_run_execute
+
+    noise_run_execute(run_id=run_id)
