@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.views import annotate, exports, imports, judges, projects, setup
+from annotation.views import annotate, exports, imports, judges, noise, projects, setup
 
 app_name = "annotation"
 
@@ -19,6 +19,11 @@ urlpatterns = [
     path("projects/<slug:slug>/import/", imports.import_upload, name="import_upload"),
     path("projects/<slug:slug>/judges/", judges.judges_page, name="judges"),
     path("projects/<slug:slug>/judges/disagreements/", judges.judges_disagreements, name="judges_disagreements"),
+    path("projects/<slug:slug>/noise/", noise.noise_page, name="noise"),
+    path("projects/<slug:slug>/noise/run/", noise.noise_run_create, name="noise_run"),
+    path("noise/judgments/<int:judgment_id>/", noise.review_screen, name="noise_review"),
+    path("noise/judgments/<int:judgment_id>/review/", noise.review_act, name="noise_review_act"),
+    path("noise/review-actions/<int:action_id>/undo/", noise.review_undo, name="noise_review_undo"),
     path("projects/<slug:slug>/annotate/", annotate.annotate, name="annotate"),
     path("projects/<slug:slug>/annotate/next/", annotate.annotate_next, name="annotate_next"),
     path("projects/<slug:slug>/annotate/undo/", annotate.annotate_undo, name="annotate_undo"),
