@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from annotation.analysis.bootstrap import RESAMPLES, Finalize, Interval, Resamples, interval, per_prompt
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY, Verdict, VerdictColumns
+
+if TYPE_CHECKING:  # judge_metrics imports this module
+    from annotation.analysis.judge_metrics import Scope
 
 A, B, TIE, UNPARSED, ABSENT = 0, 1, 2, 3, -1
 CODE_LABEL = {A: "A", B: "B", TIE: "T"}
@@ -291,9 +295,18 @@ class JudgeData:
         return per_prompt(self.data.item_prompt[item], columns, self.data.n_prompts)
 
     def interval(
-        self, finalize: Finalize, item: np.ndarray, columns: np.ndarray, reason: str | Callable[[np.ndarray], str]
+        self,
+        finalize: Finalize,
+        item: np.ndarray,
+        columns: np.ndarray,
+        reason: str | Callable[[np.ndarray], str],
+        scope: Scope | None = None,
     ) -> Interval:
-        """A statistic over all prompts with its bootstrap interval."""
-        sums = self.per_prompt_of_items(item, columns)
-        resampled = self.resamples.resample(sums) if self.resamples.resamples else None
+        """A statistic over all prompts (or one scope's: `item` must lie inside it) with its bootstrap interval."""
+        if scope is None:
+            sums = self.per_prompt_of_items(item, columns)
+            resampled = self.resamples.resample(sums) if self.resamples.resamples else None
+        else:
+            sums = per_prompt(scope.local[self.data.item_prompt[item]], columns, scope.size)
+            resampled = self.resamples.resample(sums, scope.prompts) if self.resamples.resamples else None
         return interval(finalize, sums.sum(axis=0), resampled, reason)

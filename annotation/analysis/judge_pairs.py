@@ -18,6 +18,7 @@ from scipy.stats import binom
 from annotation.analysis import bootstrap
 from annotation.analysis.bootstrap import Interval
 from annotation.analysis.judge_data import TIE, UNPARSED, A, B, JudgeData, human_indices
+from annotation.analysis.judge_metrics import Scope
 
 MATRIX_CHUNK = 32  # judge pairs resampled in one matrix product (memory: P × 8 × chunk floats)
 
@@ -62,14 +63,19 @@ class AgreementMatrix:
         }
 
 
-def agreement_matrix(judge_data: JudgeData, judges: Sequence[str]) -> AgreementMatrix:
+def agreement_matrix(judge_data: JudgeData, judges: Sequence[str], scope: Scope | None = None) -> AgreementMatrix:
+    """Every two judges' agreement and κ, over all items or one scope's (a category: its prompts' resamples)."""
     index = [judge_data.judge_index(name) for name in judges]
     labels = judge_data.items.label
+    prompt = judge_data.data.item_prompt
+    n_prompts, columns = judge_data.data.n_prompts, None
+    if scope is not None:
+        inside = np.flatnonzero(scope.items)
+        labels, prompt = labels[:, inside], scope.local[prompt[inside]]
+        n_prompts, columns = scope.size, scope.prompts
     pairs = list(combinations(range(len(index)), 2))
     cells: list[list[MatrixCell | None]] = [[None] * len(index) for _ in index]
     resamples = judge_data.resamples
-    prompt = judge_data.data.item_prompt
-    n_prompts = judge_data.data.n_prompts
     for start in range(0, len(pairs), MATRIX_CHUNK):
         chunk = pairs[start : start + MATRIX_CHUNK]
         blocks = []
@@ -77,7 +83,7 @@ def agreement_matrix(judge_data: JudgeData, judges: Sequence[str]) -> AgreementM
             x, y = labels[index[i]], labels[index[j]]
             blocks.append(bootstrap.per_prompt(prompt, _kappa_columns(x, y, _usable(x) & _usable(y)), n_prompts))
         sums = np.concatenate(blocks, axis=1)
-        resampled = resamples.resample(sums) if resamples.resamples else None
+        resampled = resamples.resample(sums, columns) if resamples.resamples else None
         totals = sums.sum(axis=0)
         for k, (i, j) in enumerate(chunk):
             part = slice(8 * k, 8 * k + 8)
@@ -93,12 +99,15 @@ def agreement_matrix(judge_data: JudgeData, judges: Sequence[str]) -> AgreementM
     return AgreementMatrix(list(judges), cells)
 
 
-def fleiss_kappa(judge_data: JudgeData, judges: Sequence[str]) -> Interval:
-    """Fleiss' κ over the items every one of `judges` gave a usable verdict (A, B, tie as three categories)."""
+def fleiss_kappa(judge_data: JudgeData, judges: Sequence[str], scope: Scope | None = None) -> Interval:
+    """Fleiss' κ over the items (of `scope`, when given) every one of `judges` gave a usable verdict (A, B, tie as
+    three categories)."""
     if len(judges) < 2:
         return Interval.undefined("Fleiss' κ needs at least two judges")
     labels = judge_data.items.label[[judge_data.judge_index(name) for name in judges]]  # (m, N)
     every = _usable(labels).all(axis=0)
+    if scope is not None:
+        every &= scope.items
     item = np.nonzero(every)[0]
     if not len(item):
         return Interval.undefined("no items that every judge of the set judged")
@@ -107,27 +116,27 @@ def fleiss_kappa(judge_data: JudgeData, judges: Sequence[str]) -> Interval:
     agreement = ((counts**2).sum(axis=0) - m) / (m * (m - 1))
     columns = np.vstack([np.ones(len(item)), agreement, counts])
     return judge_data.interval(
-        bootstrap.fleiss(m), item, columns, "p_e = 1: every verdict is the same label, so κ is undefined"
+        bootstrap.fleiss(m), item, columns, "p_e = 1: every verdict is the same label, so κ is undefined", scope
     )
 
 
 ORDINAL = {A: 0, TIE: 1, B: 2}  # e(A) = 1 < e(T) = 1.5 < e(B) = 2
 
 
-def krippendorff_alpha(judge_data: JudgeData, judges: Sequence[str]) -> Interval:
-    """Krippendorff's α, ordinal (A < tie < B), over every item two or more of `judges` judged (missing verdicts
-    allowed). n: the pairable items."""
+def krippendorff_alpha(judge_data: JudgeData, judges: Sequence[str], scope: Scope | None = None) -> Interval:
+    """Krippendorff's α, ordinal (A < tie < B), over every item (of `scope`, when given) two or more of `judges`
+    judged (missing verdicts allowed). n: the pairable items."""
     labels = judge_data.items.label[[judge_data.judge_index(name) for name in judges]]
     counts = np.stack([(labels == code).sum(axis=0) for code in (A, TIE, B)], axis=-1).astype(float)  # ordinal order
     raters = counts.sum(axis=1)
-    item = np.nonzero(raters >= 2)[0]
+    item = np.nonzero((raters >= 2) & (True if scope is None else scope.items))[0]
     if not len(item):
         return Interval.undefined("no items with verdicts from two of the judges")
     c = counts[item]
     o = (c[:, :, None] * c[:, None, :] - c[:, :, None] * np.eye(3)[None]) / (raters[item] - 1)[:, None, None]
     columns = np.vstack([o.reshape(len(item), 9).T, np.ones(len(item))])
     return judge_data.interval(
-        bootstrap.krippendorff_ordinal, item, columns, "no disagreement is possible: one value only"
+        bootstrap.krippendorff_ordinal, item, columns, "no disagreement is possible: one value only", scope
     )
 
 

@@ -81,6 +81,22 @@ Section = Callable[[ReportContext], Any]
 
 
 @dataclass
+class CategoryAgreement:
+    """Judge against judge inside one prompt category (its prompts' resamples)."""
+
+    matrix: AgreementMatrix
+    fleiss_kappa: Interval
+    krippendorff_alpha: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "matrix": self.matrix.to_dict(),
+            "fleiss_kappa": self.fleiss_kappa.to_dict(),
+            "krippendorff_alpha": self.krippendorff_alpha.to_dict(),
+        }
+
+
+@dataclass
 class JudgesReport:
     reference: str
     items: int  # comparisons the report covers (after the filters)
@@ -96,6 +112,7 @@ class JudgesReport:
     krippendorff_alpha: Interval
     humans: dict[str, Interval]
     mtbench: dict[str, dict[str, Interval]]
+    category_agreement: dict[str, CategoryAgreement] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)
     context: ReportContext | None = field(default=None, repr=False)
 
@@ -136,6 +153,7 @@ class JudgesReport:
                 judge: {name: value.to_dict() for name, value in values.items()}
                 for judge, values in self.mtbench.items()
             },
+            "category_agreement": {name: value.to_dict() for name, value in self.category_agreement.items()},
             "sections": self.sections,
         }
 
@@ -230,6 +248,15 @@ def judges_report(
         krippendorff_alpha=krippendorff_alpha(judge_data, names),
         humans=_human_group(judge_data, human),
         mtbench=_mtbench(judge_data, names, human),
+        category_agreement={
+            scope.category: CategoryAgreement(
+                agreement_matrix(judge_data, names, scope),
+                fleiss_kappa(judge_data, names, scope),
+                krippendorff_alpha(judge_data, names, scope),
+            )
+            for scope in scope_list[1:]
+            if scope.category is not None
+        },
         sections={name: section(context) for name, section in (sections or {}).items()},
         context=context,
     )

@@ -23,7 +23,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.analysis.generators import VerdictTable, generator_report, generator_reports_by_category
+from annotation.analysis.generators import generator_report, generator_reports_by_category
+from annotation.analysis.verdict_table import VerdictTable
 from annotation.analysis.judges import judges_report
 from annotation.analysis.lists import lists_report
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY

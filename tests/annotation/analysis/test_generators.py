@@ -16,19 +16,17 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 from scipy.special import expit, log_expit
 
+from annotation.analysis import bradley_terry as bt_module
 from annotation.analysis import generators
+from annotation.analysis.bradley_terry import FASTCHAT_ANCHOR, bt_ratings, leaderboard_agreement, rank_with_ci
 from annotation.analysis.consensus import bradley_terry
 from annotation.analysis.generators import (
-    FASTCHAT_ANCHOR,
-    VerdictTable,
-    bt_ratings,
     generator_report,
     generator_reports_by_category,
-    leaderboard_agreement,
-    rank_with_ci,
     self_preference_gaps,
     win_rates,
 )
+from annotation.analysis.verdict_table import VerdictTable
 from annotation.analysis.verdicts import Verdict
 
 GENERATORS = ["alpha", "beta", "gamma", "delta", "epsilon"]
@@ -160,14 +158,14 @@ def test_bootstrap_fits_are_the_same_likelihood_as_logistic_regression() -> None
     consensus' MM fit without pseudo-counts agrees too."""
     table = VerdictTable.from_verdicts(random_verdicts(5, n=500))
     usable = ~np.isnan(table.outcome) & (table.judge == 0)
-    cells, counts = generators.battle_counts(
+    cells, counts = bt_module.battle_counts(
         table.generator_a[usable], table.generator_b[usable], table.outcome[usable], len(table.generators)
     )
     draws = np.random.default_rng(0).multinomial(counts.sum(), counts / counts.sum(), size=5)
-    wins = generators.win_matrix(cells, draws, len(table.generators))
-    newton = generators.fit_bt_newton(wins)
+    wins = bt_module.win_matrix(cells, draws, len(table.generators))
+    newton = bt_module.fit_bt_newton(wins)
     for k in range(5):
-        assert newton[k] == pytest.approx(generators.fit_bt_logistic(wins[k]), abs=0.01)
+        assert newton[k] == pytest.approx(bt_module.fit_bt_logistic(wins[k]), abs=0.01)
         mm = bradley_terry(len(table.generators), wins[k], prior=0.0, tol=1e-12)
         assert newton[k] == pytest.approx(400 / math.log(10) * mm + 1000, abs=0.01)
 
@@ -236,6 +234,26 @@ def test_leaderboard_agreement_matches_scipy() -> None:
         assert result.same_order == pytest.approx((1 + result.kendall) / 2)
         assert result.pairs == n * (n - 1) // 2
         assert (result.warning is not None) == (n < 10)
+
+
+def test_leaderboard_agreement_intervals_are_the_statistic_per_resample() -> None:
+    """Each interval is the 2.5/97.5 percentile of scipy's statistic on resample b of both judges' BT samples."""
+    verdicts = random_verdicts(5, n=600, judges=("ref", "other"))
+    one = bt_ratings(verdicts, judge="ref", resamples=200)
+    two = bt_ratings(verdicts, judge="other", resamples=200)
+    result = leaderboard_agreement(one, two)
+    names = sorted(one.ratings)
+    x = one.samples[:, [list(one.ratings).index(m) for m in names]]
+    y = two.samples[:, [list(two.ratings).index(m) for m in names]]
+    spearman = [stats.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
+    kendall = [stats.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
+    assert result.spearman_interval == pytest.approx(tuple(np.percentile(spearman, [2.5, 97.5])))
+    assert result.kendall_interval == pytest.approx(tuple(np.percentile(kendall, [2.5, 97.5])))
+    low, high = result.same_order_interval
+    assert 0 <= low <= high <= 1
+    assert result.to_dict()["kendall_interval"] == list(result.kendall_interval)
+    # plain mappings carry no resamples: values only
+    assert leaderboard_agreement(one.values(), two.values()).spearman_interval is None
 
 
 def test_self_preference_gap_is_paired() -> None:
@@ -333,6 +351,7 @@ def test_mtbench_leaderboards_under_gpt4_and_humans(shared_data: Path) -> None:
     assert round(gpt4.ratings["gpt-4"].value) == 1317 and round(human.ratings["gpt-4"].value) == 1182
     agreement = report.agreement["gpt-4-pair"]
     assert (agreement.spearman, agreement.same_order) == (pytest.approx(1.0), 1.0)
+    assert agreement.spearman_interval[0] < 1.0 <= agreement.spearman_interval[1] + 1e-12
     assert agreement.warning is not None  # six generators
     rates = report.win_rates["gpt-4-pair"].rates
     assert [round(rates[m].value, 1) for m in MTBENCH_ORDER if m != "gpt-3.5-turbo"] == [80.9, 66.7, 34.4, 13.7, 5.6]

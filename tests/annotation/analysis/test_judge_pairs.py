@@ -185,3 +185,38 @@ def test_mtbench_agreement_follows_fastchat(verdicts: list[Verdict]) -> None:
                 assert abs(result.value - agree / total) < 1e-12  # type: ignore[operator]
             else:
                 assert result.value is None and result.reason
+
+
+@PROPERTY
+@given(verdict_sets())
+def test_per_category_agreement_is_the_statistic_on_that_category_alone(verdicts: list[Verdict]) -> None:
+    """The report's category_agreement (matrix, Fleiss, Krippendorff) equals the same statistics computed on only
+    that category's verdicts; intervals come from the report's own resamples restricted to the category's prompts."""
+    from annotation.analysis.judges import judges_report
+
+    report = judges_report(verdicts, reference="gold", bootstrap=20)
+    names = report.matrix.judges
+    for category, part in report.category_agreement.items():
+        alone = JudgeData.build([v for v in verdicts if v.category == category], bootstrap=0)
+        here = [name for name in names if name in alone.data.judges]
+        expected = agreement_matrix(alone, here)
+        for a, b in combinations(here, 2):
+            got = part.matrix.cells[names.index(a)][names.index(b)]
+            want = expected.cells[here.index(a)][here.index(b)]
+            assert got is not None and want is not None
+            assert got.n == want.n
+            if want.agreement.value is None:
+                assert got.agreement.value is None
+            else:
+                assert abs(got.agreement.value - want.agreement.value) < 1e-9  # type: ignore[operator]
+            if got.agreement.low is not None and got.agreement.high is not None:
+                assert got.agreement.low <= got.agreement.high
+        if here == names and len(names) >= 2:  # the report's Fleiss and α are over every judge it shows
+            for ours, theirs in (
+                (part.fleiss_kappa, fleiss_kappa(alone, names)),
+                (part.krippendorff_alpha, krippendorff_alpha(alone, names)),
+            ):
+                assert (ours.n, ours.value is None) == (theirs.n, theirs.value is None)
+                if ours.value is not None:
+                    assert abs(ours.value - theirs.value) < 1e-9  # type: ignore[operator]
+    assert set(report.to_dict()["category_agreement"]) == set(report.category_agreement)
