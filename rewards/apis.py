@@ -1,19 +1,20 @@
-"""Training runs over the API: list, launch, status (progress and metrics), cancel, restart. The same selectors
-and services as the run pages: a run is visible to admins and to researchers of every one of its projects."""
+"""Training runs over the API: list (paged), launch (settings in a nested `config`), status (progress and metrics),
+cancel, restart. The same selectors and services as the run pages: a run is visible to admins and to researchers of
+every one of its projects."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Judge
 from rewards.models import TrainingRun
-from rewards.selectors import researcher_projects, run_get, run_list_for_user
+from rewards.selectors import researcher_projects, run_get, run_queryset_for_user
 from rewards.services.base_models import (
     ALLOWED_FORMS,
     DEFAULT_BASE_MODEL,
@@ -61,45 +62,70 @@ class RunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RunListApi(APIView):
-    """The training runs you may see, newest first (at most 200)."""
+class RunListApi(generics.ListAPIView):
+    """The training runs you may see, newest first, paged like every list (`?page=N&page_size=M`)."""
 
-    @extend_schema(tags=TAGS, responses=RunSerializer(many=True), operation_id="runs_list")
-    def get(self, request: Request) -> Response:
+    serializer_class = RunSerializer
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return TrainingRun.objects.none()
+        return run_queryset_for_user(user=self.request.user)
+
+    @extend_schema(tags=TAGS, operation_id="runs_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         training_runs_reap()
-        return Response(RunSerializer(run_list_for_user(user=request.user), many=True).data)
+        return super().get(request, *args, **kwargs)
+
+
+class RunConfigSerializer(serializers.Serializer):
+    """The training settings of the launch page. Omitted ones take the page's defaults; unknown ones are a 400."""
+
+    base_model = serializers.CharField(
+        required=False, max_length=300, allow_blank=True, help_text=f"A reference: {ALLOWED_FORMS}."
+    )
+    loss = serializers.ChoiceField(choices=FIELD_CHOICES["loss"], required=False)
+    epochs = serializers.FloatField(min_value=0.01, max_value=100, required=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=4096, required=False)
+    max_length = serializers.IntegerField(min_value=16, max_value=32768, required=False)
+    learning_rate = serializers.FloatField(min_value=1e-8, max_value=1, required=False)
+    truncation_side = serializers.ChoiceField(choices=FIELD_CHOICES["truncation_side"], required=False)
+    warmup_ratio = serializers.FloatField(min_value=0, max_value=1, required=False)
+    weight_decay = serializers.FloatField(min_value=0, max_value=1, required=False)
+    grad_accum = serializers.IntegerField(min_value=1, max_value=1024, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    epsilon = serializers.FloatField(
+        min_value=0, max_value=0.49, required=False, allow_null=True, help_text="Noise-robust losses; null: estimate."
+    )
+    lora = serializers.BooleanField(required=False)
+    precision = serializers.ChoiceField(choices=FIELD_CHOICES["precision"], required=False)
+    # The pairwise losses on lists: "together" (a list's pairs in one step) or "shuffled" (TRL's recipe).
+    list_pairs = serializers.ChoiceField(choices=FIELD_CHOICES["list_pairs"], required=False)
+    eval_fraction = serializers.FloatField(min_value=0, max_value=0.9, required=False)
+    max_steps = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+# What a run launched with no settings trains with: the API's defaults are the launch page's.
+RUN_DEFAULTS: dict[str, Any] = {
+    "base_model": DEFAULT_BASE_MODEL, "loss": "bradley_terry", "epochs": 1.0, "batch_size": 16, "max_length": 256,
+    "learning_rate": 5e-5, "truncation_side": "left", "warmup_ratio": 0.0, "weight_decay": 0.0, "grad_accum": 1,
+    "seed": 0, "epsilon": None, "lora": False, "precision": "auto", "list_pairs": "together", "eval_fraction": 0.1,
+    "max_steps": None,
+}  # fmt: skip
 
 
 class RunCreateApi(APIView):
-    """Launch a run on a gpu-queue worker: 201 with the run; poll it until `status` is finished."""
+    """Launch a run on a gpu-queue worker: 201 with the run; poll it until `status` is finished. The training
+    settings go in `config` (as the run shows them); each may also stand at the top level, as before, but not both."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RunConfigSerializer):
         projects = serializers.ListField(child=serializers.SlugField(), min_length=1, max_length=100)
         name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         judge_kinds = serializers.ListField(
             child=serializers.ChoiceField(choices=Judge.Kind.values), required=False, min_length=1
         )
         judge_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
-        base_model = serializers.CharField(
-            required=False, max_length=300, default=DEFAULT_BASE_MODEL, help_text=f"A reference: {ALLOWED_FORMS}."
-        )
-        loss = serializers.ChoiceField(choices=FIELD_CHOICES["loss"], default="bradley_terry")
-        epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0)
-        batch_size = serializers.IntegerField(min_value=1, max_value=4096, default=16)
-        max_length = serializers.IntegerField(min_value=16, max_value=32768, default=256)
-        learning_rate = serializers.FloatField(min_value=1e-8, max_value=1, default=5e-5)
-        truncation_side = serializers.ChoiceField(choices=FIELD_CHOICES["truncation_side"], default="left")
-        warmup_ratio = serializers.FloatField(min_value=0, max_value=1, default=0)
-        weight_decay = serializers.FloatField(min_value=0, max_value=1, default=0)
-        grad_accum = serializers.IntegerField(min_value=1, max_value=1024, default=1)
-        seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-        epsilon = serializers.FloatField(min_value=0, max_value=0.49, required=False, allow_null=True, default=None)
-        lora = serializers.BooleanField(default=False)
-        precision = serializers.ChoiceField(choices=FIELD_CHOICES["precision"], default="auto")
-        # The pairwise losses on lists: "together" (a list's pairs in one step) or "shuffled" (TRL's recipe).
-        list_pairs = serializers.ChoiceField(choices=FIELD_CHOICES["list_pairs"], default="together")
-        eval_fraction = serializers.FloatField(min_value=0, max_value=0.9, default=0.1)
-        max_steps = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+        config = RunConfigSerializer(required=False, help_text="Training settings; omitted ones take the defaults.")
 
     @extend_schema(tags=TAGS, request=InputSerializer, responses={201: RunSerializer}, operation_id="runs_create")
     def post(self, request: Request) -> Response:
@@ -112,8 +138,7 @@ class RunCreateApi(APIView):
         missing = [slug for slug in data["projects"] if slug not in allowed]
         if missing:
             raise PermissionDenied(f"You are not a researcher in: {', '.join(missing)}.")
-        config_keys = set(self.InputSerializer().fields) - {"projects", "name", "judge_kinds", "judge_names"}
-        values = {key: data[key] for key in config_keys if key in data}
+        values = _config_values(data)
         base_model_resolve(user=request.user, reference=values["base_model"])  # 400 naming the field if refused
         run = training_run_create(
             user=request.user,
@@ -124,6 +149,21 @@ class RunCreateApi(APIView):
             name=data["name"],
         )
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+def _config_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The defaults, then the settings given at the top level or in `config`; one given in both places is a 400
+    (which of two values was meant cannot be guessed)."""
+    nested = dict(data.get("config") or {})
+    flat = {key: data[key] for key in RunConfigSerializer().fields if key in data}
+    twice = sorted(set(flat) & set(nested))
+    if twice:
+        raise serializers.ValidationError(
+            {"config": {key: ["Given both here and at the top level; give it once."] for key in twice}}
+        )
+    values = RUN_DEFAULTS | flat | nested
+    values["base_model"] = values["base_model"] or DEFAULT_BASE_MODEL
+    return values
 
 
 class BaseModelListApi(APIView):

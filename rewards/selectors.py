@@ -25,6 +25,17 @@ def run_list_for_user(*, user: User) -> list[TrainingRun]:
     return [run for run in runs if {p.pk for p in run.projects.all()} <= allowed]
 
 
+def run_queryset_for_user(*, user: User) -> QuerySet[TrainingRun]:
+    """Every run the user may see, newest first, as a query the API pages through (no cap): the runs none of whose
+    projects lies outside the user's researcher projects."""
+    if not user.is_authenticated:
+        return TrainingRun.objects.none()
+    runs = TrainingRun.objects.prefetch_related("projects").select_related("created_by", "judge")
+    if not user.is_superuser:
+        runs = runs.exclude(projects__in=Project.objects.exclude(pk__in=researcher_projects(user=user)))
+    return runs.order_by("-created_at", "-id")
+
+
 def run_get(*, user: User, run_id: int) -> TrainingRun:
     """404 for a run the user may not see, so run names do not leak."""
     run = TrainingRun.objects.filter(pk=run_id).prefetch_related("projects").first()

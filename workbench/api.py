@@ -4,7 +4,8 @@ The handler covers the service refusals (ApplicationError), DRF's own (validatio
 405, 415, throttling: 429) and Django's ValidationError from model `full_clean`; a database that cannot be reached
 is a 503 with Retry-After, and any other crash a 500 in the same shape, with no traceback or path in the body.
 `NotFoundApi` answers any unknown URL under /api/v1/ in the same shape, so a client never has to parse an HTML
-error page.
+error page. A write carrying a field its operation does not define is refused by workbench.known_fields (a default
+permission class, so every view has it); the schema says so with `additionalProperties: false` on request bodies.
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ class AutoSchema(SpectacularAutoSchema):
         parts = type(serializer).__qualname__.split(".")
         cleaned = [p.removesuffix("Api").removesuffix("Serializer") for p in parts if p != "<locals>"]
         return "".join(cleaned) or type(serializer).__name__
+
+    def _map_basic_serializer(self, serializer: serializers.Serializer, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":  # what workbench.known_fields enforces, said where clients and fuzzers read it
+            schema["additionalProperties"] = False
+        return schema
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)

@@ -1,4 +1,5 @@
-"""DRF authentication: `Authorization: Token <key>` for scripts; the session (with CSRF) for the browser.
+"""DRF authentication: `Authorization: Token <key>` (or `Bearer <key>`, the same key, as OAuth-style clients send it)
+for scripts; the session (with CSRF) for the browser.
 
 TokenAuthentication comes first in the settings so that an anonymous request is told how to authenticate (401 with
 `WWW-Authenticate: Token`) rather than refused (403).
@@ -19,15 +20,19 @@ from workbench.throttles import token_failure_record, token_failures_exceeded
 from workbench.tokens import api_token_authenticate
 
 KEYWORD = "Token"
+# Both schemes name the same ApiToken key; many HTTP clients only know how to send `Bearer`.
+KEYWORDS = (b"token", b"bearer")
 
 
 class TokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != KEYWORD.lower().encode():
+        if not header or header[0].lower() not in KEYWORDS:
             return None  # not ours: the session may still authenticate the request
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid token header: write `Authorization: Token <key>`.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: write `Authorization: Token <key>` or `Authorization: Bearer <key>`."
+            )
         try:
             key = header[1].decode()
         except UnicodeDecodeError:
@@ -49,12 +54,22 @@ class TokenScheme(OpenApiAuthenticationExtension):
     """How the OpenAPI schema (and the docs page's Authorize button) describe token auth."""
 
     target_class = "workbench.authentication.TokenAuthentication"
-    name = "tokenAuth"
+    name = ["tokenAuth", "bearerAuth"]
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Token <key>`: create a key on your profile page (/account/tokens/).",
-        }
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list]]:
+        return [{"tokenAuth": []}, {"bearerAuth": []}]  # either one (a list is OR; one dict would be AND)
+
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Token <key>`: create a key on your profile page (/account/tokens/).",
+            },
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "`Bearer <key>`: the same key as `Token <key>`.",
+            },
+        ]

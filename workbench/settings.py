@@ -205,7 +205,11 @@ REST_FRAMEWORK = {
         "workbench.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # KnownFieldsOnly: a write carrying a field its operation does not define is a 400 naming it (known_fields.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "workbench.known_fields.KnownFieldsOnly",
+    ],
     "DEFAULT_PAGINATION_CLASS": "workbench.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -219,8 +223,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preference Workbench API",
     "DESCRIPTION": "Projects, prompts, judges, judgments, assignments for external front ends, imports and exports. "
-    "Authenticate with `Authorization: Token <key>` (keys from /account/tokens/) or the browser session "
-    '(send the CSRF token on unsafe methods). Every 4xx has the body `{"error": {"message", "details"}}`.',
+    "Authenticate with `Authorization: Token <key>` or `Bearer <key>` (keys from /account/tokens/) or the browser "
+    'session (send the CSRF token on unsafe methods). Every 4xx has the body `{"error": {"message", "details"}}`; '
+    "a write carrying a field its operation does not define is a 400 naming it.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

@@ -59,4 +59,5 @@ def test_launch_watch_and_restart_over_the_api(tmp_path: Path, tiny_model_ref: s
     restarted = client.post(f"/api/v1/runs/{run_id}/restart/").json()
     assert restarted["status"] == "queued" and restarted["attempt"] == 2
     assert client.post(f"/api/v1/runs/{run_id}/cancel/").json()["status"] == "cancelled"
-    assert [r["id"] for r in client.get("/api/v1/runs/").json()] == [run_id]
+    listed = client.get("/api/v1/runs/").json()
+    assert listed["count"] == 1 and listed["next"] is None and [r["id"] for r in listed["results"]] == [run_id]
