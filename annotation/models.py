@@ -225,6 +225,20 @@ class ImportJob(BackgroundJob):
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
 
+    class Origin(models.TextChoices):
+        PAGE = "page", "Import page"
+        API = "api", "API"
+        COMMAND = "command", "Command line"
+
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.PAGE)
+    # BLAKE2b of the file's bytes with its format and options: a succeeded job with the same hash, in a project whose
+    # earlier rows are unchanged since (`project_state`), makes a re-import of the file a no-op without parsing it.
+    content_hash = models.CharField(max_length=64, blank=True, default="")
+    project_state = models.JSONField(default=dict, blank=True)
+
+    class Meta(BackgroundJob.Meta):
+        indexes = [models.Index(fields=["project", "content_hash"], name="importjob_project_hash")]
+
     def __str__(self) -> str:
         return f"import {self.pk} of {self.original_name} ({self.status})"
 
