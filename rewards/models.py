@@ -31,6 +31,10 @@ class TrainingRun(BaseModel):
     judge_kinds = models.JSONField(default=list, help_text="Judge kinds whose active judgments are training data.")
     judge_names = models.JSONField(default=list, blank=True, help_text="Only these judges (empty = all of the kinds).")
     config = models.JSONField(help_text="TrainingConfig.to_dict(): everything that decides what the run computes.")
+    data_filters = models.JSONField(
+        default=dict, blank=True,
+        help_text="Review and suspicion filters (rewards.services.examples.DataFilters.as_json); empty = defaults.",
+    )  # fmt: skip
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     phase = models.CharField(max_length=32, blank=True, help_text="loading data, training, evaluating, saving")
