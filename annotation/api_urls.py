@@ -3,7 +3,17 @@ error shape (the catch-all at the end)."""
 
 from django.urls import path, re_path, register_converter
 
-from annotation.apis import assignments, exports, imports, judges, judges_report, judgments, projects, prompts
+from annotation.apis import (
+    assignments,
+    exports,
+    imports,
+    judges,
+    judges_report,
+    judgments,
+    projects,
+    prompts,
+    review,
+)
 from annotation.apis.common import IdConverter
 from workbench.api import NotFoundApi
 
@@ -40,5 +50,8 @@ urlpatterns = [
     path("exports/<id:job_id>/", exports.ExportDetailApi.as_view(), name="export_detail"),
     path("exports/<id:job_id>/retry/", exports.ExportRetryApi.as_view(), name="export_retry"),
     path("exports/<id:job_id>/files/<str:name>", exports.ExportFileApi.as_view(), name="export_file"),
+    path("projects/<slug:slug>/noise/flags/", review.FlagListApi.as_view(), name="noise_flags"),
+    path("judgments/<id:judgment_id>/review/", review.JudgmentReviewApi.as_view(), name="judgment_review"),
+    path("review-actions/<id:action_id>/undo/", review.ReviewActionUndoApi.as_view(), name="review_action_undo"),
     re_path(r"^", NotFoundApi.as_view(), name="not_found"),  # anything else, newlines in the path included
 ]

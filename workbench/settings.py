@@ -247,6 +247,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "imports", "description": "Upload files of prompts, responses and judgments."},
         {"name": "exports", "description": "TRL pairs, lists and raw judgments as files."},
         {"name": "training", "description": "Reward-model training runs: launch, watch, cancel, restart."},
+        {"name": "review", "description": "Noisy labels: flagged judgments, review actions and their undo."},
     ],
     "ENUM_NAME_OVERRIDES": {
         "JudgmentStatusEnum": "annotation.models.Judgment.Status",
@@ -255,6 +256,8 @@ SPECTACULAR_SETTINGS = {
         "JudgeKindEnum": "annotation.models.Judge.Kind",
         "ExternalJudgeKindEnum": "annotation.apis.judgments.EXTERNAL_KIND_CHOICES",
         "MessageRoleEnum": "annotation.messages.ROLES",
+        "LabelFlagStatusEnum": "annotation.models.LabelFlag.Status",
+        "ReviewActionEnum": "annotation.models.ReviewAction.Action",
     },
 }
 

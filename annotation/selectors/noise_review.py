@@ -29,7 +29,7 @@ def judgment_get_for_review(*, user: User, judgment_id: int) -> Judgment:
 
 
 def review_action_get(*, user: User, action_id: int) -> ReviewAction:
-    action = ReviewAction.objects.select_related("judgment").filter(pk=action_id).first()
+    action = ReviewAction.objects.select_related("judgment", "user", "undone_by").filter(pk=action_id).first()
     if action is None:
         raise NotFound("No such review action.")
     judgment_get_for_review(user=user, judgment_id=action.judgment_id)
