@@ -23,3 +23,11 @@ def evaluation_task(evaluation_id: int) -> None:
     from rewards.services.scoring import evaluation_run
 
     evaluation_run(evaluation_id=evaluation_id)
+
+
+@shared_task(name="rewards.noise_crossfit", acks_late=True)
+def noise_crossfit_task(run_id: int) -> None:
+    """The cross-fitted reward-model detector of a noise run (sent by annotation.services.noise_runs)."""
+    from rewards.services.noise_crossfit import noise_crossfit_execute
+
+    noise_crossfit_execute(run_id=run_id)

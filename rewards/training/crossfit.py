@@ -139,7 +139,7 @@ def crossfit(
     base_model_path: str | None = None,
 ) -> CrossfitResult:
     """Out-of-fold suspicion of every judgment with an untied pair. Raises ValueError on unusable input."""
-    from .trainer import train  # torch loads here, not when the module is imported
+    from . import train  # torch loads here (the package's lazy name), not when this module is imported
 
     if folds < 2 or seeds < 1:
         raise ValueError("cross-fitting needs at least 2 folds and 1 seed")
@@ -288,7 +288,7 @@ def in_sample_loss(
 ) -> dict[str, float]:
     """The small-loss baseline without cross-fitting: one model trained on all examples scores them; returns
     sigma(r_worse - r_better) per judgment (monotone in its training loss -log(1 - p)). Empty if cancelled."""
-    from .trainer import train
+    from . import train
 
     fit_config = config.replace(bootstrap_samples=min(config.bootstrap_samples, FOLD_BOOTSTRAP_SAMPLES))
     outcome = train(fit_config, examples, examples, None, should_stop, base_model_path=base_model_path)
