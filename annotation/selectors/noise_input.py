@@ -10,6 +10,7 @@ model instance and no Python object per pair. The caller checks permissions (`pr
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import chain, combinations
 from typing import Any
 
@@ -21,20 +22,7 @@ from django.db.models import QuerySet
 from annotation.analysis.noise.records import A_WINS, B_WINS, TIE, UNKNOWN, NoiseInput
 from annotation.models import Judge, Judgment, Placement, Project
 
-BATCH = 20_000
-
-
-def _rows(query: QuerySet) -> Iterator[tuple[Any, ...]]:
-    """A values_list queryset's rows straight from the cursor: Django builds no per-row objects or conversions."""
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(BATCH):
-            yield from rows
-
-
-def _ints(values: Sequence[Any]) -> np.ndarray:
-    return np.fromiter(values, dtype=np.int64, count=len(values))
+BATCH = 50_000
 
 
 def active_judgment_count(*, project: Project) -> int:
@@ -43,8 +31,7 @@ def active_judgment_count(*, project: Project) -> int:
 
 
 def _shown_list(value: Any) -> list[int]:
-    """A stored shown order as response ids: SQLite hands JSON back as text, PostgreSQL (through Django's loader)
-    too, but be lenient with an already decoded list and with anything that is not a list of ids."""
+    """One stored shown order as response ids; anything that is not a list of ids counts as not recorded."""
     if isinstance(value, str | bytes):
         try:
             value = orjson.loads(value)
@@ -55,17 +42,37 @@ def _shown_list(value: Any) -> list[int]:
     return value
 
 
-def _shown_positions(shown: list[Any], judgment_row: np.ndarray, response: np.ndarray) -> np.ndarray:
+def _shown_batch(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of stored shown orders (JSON text on SQLite, and on PostgreSQL through Django's loader) as (lengths,
+    the ids one after another). One parse of the batch joined into a JSON array; the row-by-row path only when some
+    value is odd (not text, not a list of ids)."""
+    lists: list[Any] | None = None
+    if all(isinstance(v, str) for v in values):
+        try:
+            lists = orjson.loads("[" + ",".join(values) + "]")
+        except orjson.JSONDecodeError:
+            lists = None
+    if lists is not None and all(type(v) is list for v in lists):
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        try:
+            return lengths, np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
+        except (TypeError, ValueError, OverflowError):
+            pass
+    lists = [_shown_list(v) for v in values]
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    return lengths, np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
+
+
+def _shown_positions(
+    lengths: np.ndarray, flat_response: np.ndarray, judgment_row: np.ndarray, response: np.ndarray
+) -> np.ndarray:
     """For each placement (the judgment's row, the response), the response's position in that judgment's shown
     order, or -1 when it was not recorded."""
-    lists = [_shown_list(value) for value in shown]
-    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    total = int(lengths.sum())
     out = np.full(len(response), -1, dtype=np.int64)
+    total = len(flat_response)
     if total == 0 or not len(response):
         return out
-    flat_response = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=total)
-    flat_row = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+    flat_row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     flat_position = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     # One integer key per (judgment row, response): the shown orders sorted by it answer every placement at once.
     span = int(max(flat_response.max(initial=0), response.max(initial=0))) + 1
@@ -79,38 +86,71 @@ def _shown_positions(shown: list[Any], judgment_row: np.ndarray, response: np.nd
     return out
 
 
-def noise_input_for_project(*, project: Project) -> NoiseInput:
-    """Every induced pair of the project's active judgments, as the detectors' columns."""
+@dataclass
+class _Judgments:
+    """The project's active judgments in each judge's time order, as columns."""
+
+    ids: np.ndarray
+    comparisons: np.ndarray
+    prompts: np.ndarray
+    judges: np.ndarray
+    durations: np.ndarray
+    order_keys: list[str]
+    shown_lengths: np.ndarray
+    shown_flat: np.ndarray
+
+
+def _read_judgments(project: Project) -> _Judgments:
     judgments = Judgment.objects.filter(project=project, status=Judgment.Status.ACTIVE)
     # Each judge's work in time order (ties in time by id): the position in this order is `judge_sequence`.
-    columns: list[list[Any]] = [[], [], [], [], [], [], []]
     query = judgments.order_by("judge_id", "created_at", "id").values_list(
-        "id", "comparison_id", "comparison__prompt_id", "judge_id", "shown_order", "order_key", "duration_ms"
+        "id", "comparison_id", "comparison__prompt_id", "judge_id", "duration_ms", "order_key", "shown_order"
     )
-    for row in _rows(query):
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-    ids, comparisons, prompts, judges, shown, order_keys, durations = columns
-    judgment_id, judge_id = _ints(ids), _ints(judges)
+    numbers: list[list[np.ndarray]] = [[], [], [], [], []]
+    order_keys: list[str] = []
+    lengths: list[np.ndarray] = []
+    flats: list[np.ndarray] = []
+    for rows in _batches(query):
+        columns = list(zip(*rows, strict=True))  # transposed in C, a batch at a time: bounded memory
+        for into, values, dtype in zip(numbers, columns[:5], [np.int64] * 4 + [np.float64], strict=True):
+            into.append(np.array(values, dtype=dtype))  # a None duration becomes NaN
+        order_keys.extend(columns[5])
+        batch_lengths, batch_flat = _shown_batch(columns[6])
+        lengths.append(batch_lengths)
+        flats.append(batch_flat)
+
+    def joined(blocks: list[np.ndarray], dtype: Any = np.int64) -> np.ndarray:
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype)
+
+    ids, comparisons, prompts, judges = (joined(block) for block in numbers[:4])
+    return _Judgments(
+        ids, comparisons, prompts, judges, joined(numbers[4], np.float64), order_keys, joined(lengths), joined(flats)
+    )
+
+
+def noise_input_for_project(*, project: Project) -> NoiseInput:
+    """Every induced pair of the project's active judgments, as the detectors' columns."""
+    read = _read_judgments(project)
+    judgment_id, judge_id = read.ids, read.judges
     n = len(judgment_id)
     starts = np.flatnonzero(np.r_[True, judge_id[1:] != judge_id[:-1]]) if n else np.zeros(0, dtype=np.int64)
     sequence = np.arange(n, dtype=np.int64) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    distinct_keys = sorted(set(order_keys) - {""})
+    distinct_keys = sorted(set(read.order_keys) - {""})
     key_code = {key: code for code, key in enumerate(distinct_keys, start=1)}
-    order_key = np.fromiter((key_code.get(key, 0) for key in order_keys), dtype=np.int64, count=n)
-    duration = np.array([np.nan if d is None else float(d) for d in durations], dtype=np.float64)
+    order_key = np.fromiter((key_code.get(key, 0) for key in read.order_keys), dtype=np.int64, count=n)
     humans = set(Judge.objects.filter(project=project, kind=Judge.Kind.HUMAN).values_list("pk", flat=True))
     is_human = np.isin(judge_id, np.array(sorted(humans), dtype=np.int64))
 
     placed = Placement.objects.filter(judgment__project=project, judgment__status=Judgment.Status.ACTIVE)
-    blocks = [np.array(block, dtype=np.int64) for block in _batches(placed)]
+    query = placed.order_by("judgment_id", "response_id").values_list("judgment_id", "response_id", "rank")
+    blocks = [np.array(block, dtype=np.int64) for block in _batches(query)]
     place = np.concatenate(blocks) if blocks else np.zeros((0, 3), dtype=np.int64)
     # Placements of the judgments read above only (one written between the two queries is left for the next run).
     by_id = np.argsort(judgment_id, kind="stable")
     at = np.minimum(np.searchsorted(judgment_id[by_id], place[:, 0]), max(n - 1, 0))
     known = (judgment_id[by_id][at] == place[:, 0]) if n else np.zeros(len(place), dtype=bool)
     place, row = place[known], by_id[at[known]]
-    position = _shown_positions(shown, row, place[:, 1])
+    position = _shown_positions(read.shown_lengths, read.shown_flat, row, place[:, 1])
 
     pair_rows, pair_a, pair_b = _pair_indices(place[:, 0])
     rank_a, rank_b = place[pair_a, 2], place[pair_b, 2]
@@ -120,8 +160,8 @@ def noise_input_for_project(*, project: Project) -> NoiseInput:
     j = row[pair_rows]
     result = NoiseInput(
         judgment_id=judgment_id[j],
-        comparison_id=_ints(comparisons)[j],
-        prompt_id=_ints(prompts)[j],
+        comparison_id=read.comparisons[j],
+        prompt_id=read.prompts[j],
         judge_id=judge_id[j],
         judge_is_human=is_human[j],
         response_a=place[pair_a, 1],
@@ -129,19 +169,20 @@ def noise_input_for_project(*, project: Project) -> NoiseInput:
         outcome=outcome,
         a_shown_first=shown_first,
         order_key=order_key[j],
-        duration_ms=duration[j],
+        duration_ms=read.durations[j],
         judge_sequence=sequence[j],
     )
     order = np.lexsort((result.response_b, result.response_a, result.judgment_id))
     return NoiseInput(**{name: getattr(result, name)[order] for name in result.__dataclass_fields__})
 
 
-def _batches(placements: QuerySet) -> Iterator[list[tuple[int, int, int]]]:
-    query = placements.order_by("judgment_id", "response_id").values_list("judgment_id", "response_id", "rank")
+def _batches(query: QuerySet) -> Iterator[list[tuple[Any, ...]]]:
+    """A values_list queryset's rows straight from the cursor, a batch at a time: no per-row objects or conversions
+    from Django."""
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(BATCH * 5):
+        while rows := cursor.fetchmany(BATCH):
             yield rows
 
 

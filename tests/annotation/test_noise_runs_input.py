@@ -98,6 +98,16 @@ def test_every_induced_pair_follows_the_pairs_rule() -> None:
     assert got == expected
 
 
+def test_a_shown_order_that_is_not_a_list_of_ids_counts_as_unknown() -> None:
+    project = ProjectFactory(slug="noise-odd")
+    first, second = comparisons_of(project, 2)
+    who = judge(project, "h")
+    odd = judgment(first, who, [1, 2], shown=["x", "y"])
+    fine = judgment(second, who, [2, 1], shown=list(reversed(Comparison.response_ids_of(second.key))))
+    rows = _rows(noise_input_for_project(project=project))
+    assert rows[odd.pk][0][3] == UNKNOWN and rows[fine.pk][0][3] == 0
+
+
 def test_an_empty_project_gives_empty_columns() -> None:
     records = noise_input_for_project(project=ProjectFactory())
     assert len(records) == 0 and records.outcome.dtype == np.int8
