@@ -119,6 +119,8 @@ class RunCreateApi(APIView):
     settings go in `config` (as the run shows them); each may also stand at the top level, as before, but not both."""
 
     class InputSerializer(RunConfigSerializer):
+        """The data (projects, judges) and the training settings, in `config` or (as before) at the top level."""
+
         projects = serializers.ListField(child=serializers.SlugField(), min_length=1, max_length=100)
         name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         judge_kinds = serializers.ListField(
