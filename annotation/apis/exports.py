@@ -48,7 +48,9 @@ class _Strict(serializers.Serializer):
 class ExportFiltersSerializer(_Strict):
     judge_kinds = serializers.ListField(child=serializers.ChoiceField(choices=JUDGE_KINDS), required=False)
     judges = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=1000)
-    active_only = serializers.BooleanField(required=False, help_text="Default true: excluded judgments stay out.")
+    active_only = serializers.BooleanField(
+        required=False, help_text="Leave out excluded judgments (default true): excluded by review or superseded."
+    )
     min_agreement = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=1, help_text="Keep comparisons at least this agreed."
     )
@@ -57,6 +59,12 @@ class ExportFiltersSerializer(_Strict):
         required=False, max_length=40, help_text="ISO date (the whole day) or date-time, exclusive."
     )
     categories = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=1000)
+    max_suspicion = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=1, help_text="Leave out judgments suspected above this."
+    )
+    suspicion_detector = serializers.CharField(
+        required=False, max_length=32, help_text="The detector max_suspicion reads (default: combined)."
+    )
 
 
 class ExportOptionsSerializer(_Strict):

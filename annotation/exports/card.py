@@ -43,6 +43,27 @@ def detect_licence(source: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def left_out_lines(spec: ExportSpec, left_out: dict[str, int]) -> list[str]:
+    """The card's account of the judgments the review and suspicion filters kept out of the files."""
+    f = spec.filters
+    lines = ["## Left out", ""]
+    if f.active_only:
+        lines += [
+            f"- Excluded by review: {left_out.get('excluded_by_review', 0):,}",
+            f"- Superseded by a correction: {left_out.get('superseded_by_correction', 0):,} (the corrections, "
+            "active judgments, are exported in their place)",
+        ]
+    else:
+        lines.append("- Excluded and superseded judgments are included, each with its status (`active_only` is off).")
+    if f.max_suspicion is not None:
+        lines.append(
+            f"- Suspicion above {f.max_suspicion:g} (detector `{f.suspicion_detector}`): "
+            f"{left_out.get('suspicion', 0):,}" + (" more, beyond those above" if f.active_only else "")
+        )
+    lines.append("")
+    return lines
+
+
 def _y(value: Any) -> str:
     """A YAML scalar: JSON strings are valid YAML."""
     return json.dumps(value, ensure_ascii=False)
@@ -111,6 +132,7 @@ def render_card(
         )
     lines.append("")
 
+    lines += left_out_lines(spec, report.get("left_out") or {})
     lines += ["## Filters and options", ""]
     filters = spec.filters_json()
     options = spec.options_json()

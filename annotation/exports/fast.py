@@ -74,6 +74,8 @@ PAIR_READER_OPTIONS: dict[str, tuple[tuple[Any, ...] | None, str]] = {
     "filters.date_from": (None, ""),
     "filters.date_to": (None, ""),
     "filters.categories": (None, ""),
+    "filters.max_suspicion": (None, ""),  # source.judgment_conditions, as the general path
+    "filters.suspicion_detector": (None, ""),
 }
 
 

@@ -8,6 +8,7 @@ the bad field (`extra={"field": "options.ties"}`), and returns an ExportSpec who
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,9 @@ PAIR_MODES = ("all", "best_vs_rest", "adjacent")
 TIE_MODES = ("drop", "keep")
 CONSENSUS_MODES = ("none", "majority", "bradley_terry")
 MARGIN_MODES = ("strength", "rank_gap", "score_gap", "none")
+# The noise detectors' combined suspicion (annotation.models.LabelFlag.detector); any detector's name may be chosen.
+COMBINED_DETECTOR = "combined"
+_DETECTOR_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 
 # Options that only mean something for some formats; any other format refuses them when they differ from the default.
 _FORMAT_OPTIONS = {
@@ -41,7 +45,9 @@ def _bad(field_name: str, message: str) -> ApplicationError:
 @dataclass(frozen=True)
 class ExportFilters:
     """Which judgments go out. Dates bound Judgment.created_at: `date_from` inclusive, `date_to` exclusive (a bare
-    date means the whole day, so `date_to: 2025-03-31` includes March 31)."""
+    date means the whole day, so `date_to: 2025-03-31` includes March 31). `active_only` is "leave out excluded
+    judgments": those a reviewer excluded or corrected (superseded) stay out. `max_suspicion` leaves out judgments
+    whose `suspicion_detector` flag scores above it (a judgment without that flag stays in)."""
 
     judge_kinds: tuple[str, ...] = ()
     judges: tuple[str, ...] = ()
@@ -50,6 +56,8 @@ class ExportFilters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     categories: tuple[str, ...] = ()
+    max_suspicion: float | None = None
+    suspicion_detector: str = COMBINED_DETECTOR
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -184,6 +192,13 @@ def _moment(value: Any, name: str, *, end: bool) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def detector_name(value: Any, name: str) -> str:
+    """A noise detector's name as LabelFlag stores it (letters, digits and _ . : -, at most 32 characters)."""
+    if isinstance(value, str) and _DETECTOR_NAME.match(value.strip()):
+        return value.strip()
+    raise _bad(name, f"must be a detector name such as {COMBINED_DETECTOR!r}, got {value!r}"[:200])
+
+
 def _unknown(given: dict[str, Any], known: set[str], prefix: str) -> None:
     extra = sorted(set(given) - known)
     if extra:
@@ -230,9 +245,15 @@ def export_spec_validate(
             clean_filters[key] = _number(value, name, low=0.0, high=1.0)
         elif key in ("date_from", "date_to"):
             clean_filters[key] = _moment(value, name, end=key == "date_to")
+        elif key == "max_suspicion":
+            clean_filters[key] = _number(value, name, low=0.0, high=1.0)
+        elif key == "suspicion_detector":
+            clean_filters[key] = detector_name(value, name)
     result_filters = ExportFilters(**clean_filters)
     if result_filters.date_from and result_filters.date_to and result_filters.date_from >= result_filters.date_to:
         raise _bad("filters.date_to", "must be after date_from")
+    if result_filters.suspicion_detector != COMBINED_DETECTOR and result_filters.max_suspicion is None:
+        raise _bad("filters.suspicion_detector", "applies only with max_suspicion (the threshold to leave out above)")
 
     clean_options: dict[str, Any] = {}
     for key, value in raw_options.items():

@@ -21,6 +21,20 @@ from annotation.exports.schema import MESSAGES, Column
 from annotation.exports.source import PromptGroup, Response, iso_timestamp
 
 Messages = list[dict[str, str]]
+# One review action in the raw export's provenance: who did what, when and why (undone ones too, with when).
+REVIEW = pa.list_(
+    pa.struct(
+        [
+            ("action", pa.string()),
+            ("by", pa.string()),
+            ("at", pa.string()),
+            ("note", pa.string()),
+            ("correction_id", pa.int64()),
+            ("undone_at", pa.string()),
+            ("undone_by", pa.string()),
+        ]
+    )
+)
 
 # A pair record: one pairwise judgment with its texts, as the pair reader gives it (pair_source's query row, or a
 # column of its Arrow batches), in this order. TrlPairwise.pair_sources maps its columns onto these fields.
@@ -388,6 +402,13 @@ class Raw(Builder):
             Column("metadata", pa.string(), free_form=True),
         ]
         self.columns = columns
+        self.reviews: dict[int, list[dict[str, Any]]] = {}
+
+    def add_reviews(self, reviews: dict[int, list[dict[str, Any]]]) -> None:
+        """Review actions by judgment id (REVIEW's fields, oldest first) become a last `review` column. Only a
+        project with review actions gets the column, so every other raw export keeps its bytes."""
+        self.reviews = reviews
+        self.columns = [*self.columns, Column("review", REVIEW)]
 
     def _placement(self, group: PromptGroup, rid: int, rank: int, score: float | None) -> dict[str, Any]:
         response = group.responses.get(rid)
@@ -431,6 +452,8 @@ class Raw(Builder):
                 import_job_id,
                 metadata_value or None,
             ]
+            if self.reviews:
+                row.append(self.reviews.get(judgment.id, []))
             yield tuple(row)
 
 

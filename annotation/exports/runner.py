@@ -32,11 +32,18 @@ from annotation.exports import fast
 from annotation.exports.card import render_card
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
-from annotation.exports.rows import Builder, builder_for
+from annotation.exports.rows import Builder, Raw, builder_for
 from annotation.exports.schema import Column
-from annotation.exports.source import PromptGroup, Query, count_judgments, iter_prompt_groups
+from annotation.exports.source import (
+    PromptGroup,
+    Query,
+    count_judgments,
+    iso_timestamp,
+    iter_prompt_groups,
+    left_out_counts,
+)
 from annotation.exports.tally import Tally
-from annotation.models import Judge, Judgment, Project
+from annotation.models import Judge, Judgment, LabelFlag, Project, ReviewAction
 from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -72,6 +79,46 @@ def resolve_judges(*, project: Project, spec: ExportSpec) -> tuple[dict[int, tup
         if (not f.judges or name in f.judges) and (not f.judge_kinds or kind in f.judge_kinds)
     ]
     return judges, sorted(keep)
+
+
+def check_detector(*, project: Project, spec: ExportSpec) -> None:
+    """A suspicion threshold needs the detector's flags: without them it would leave nothing out, silently."""
+    f = spec.filters
+    if f.max_suspicion is None or LabelFlag.objects.filter(project=project, detector=f.suspicion_detector).exists():
+        return
+    known = sorted(set(LabelFlag.objects.filter(project=project).values_list("detector", flat=True)))
+    raise ApplicationError(
+        f"filters.suspicion_detector: no judgment of project {project.slug!r} has a {f.suspicion_detector!r} flag; "
+        + (f"detectors with flags: {', '.join(known)}" if known else "run the noisy-label detectors first"),
+        extra={"field": "filters.suspicion_detector"},
+    )
+
+
+def review_history(*, project: Project) -> dict[int, list[dict[str, Any]]]:
+    """Every review action on the project's judgments, by judgment id, oldest first (rows.REVIEW's fields). Review
+    is done by hand, so a project holds few enough to keep in memory for the export."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    actions = (
+        ReviewAction.objects.filter(project=project)
+        .order_by("created_at", "id")
+        .values_list(
+            "judgment_id", "action", "user__username", "created_at", "note", "correction_id", "undone_at",
+            "undone_by__username",
+        )
+    )  # fmt: skip
+    for judgment_id, action, by, at, note, correction_id, undone_at, undone_by in actions.iterator(chunk_size=2000):
+        out.setdefault(judgment_id, []).append(
+            {
+                "action": action,
+                "by": by,
+                "at": iso_timestamp(at),
+                "note": note,
+                "correction_id": correction_id,
+                "undone_at": iso_timestamp(undone_at),
+                "undone_by": undone_by,
+            }
+        )
+    return out
 
 
 def _filter_by_agreement(group: PromptGroup, threshold: float | None, agreement: Agreement, stats: Counter) -> None:
@@ -123,7 +170,13 @@ def export_project(
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
     judges, judge_ids = resolve_judges(project=project, spec=spec)
+    check_detector(project=project, spec=spec)
     builder: Builder = builder_for(spec, judges, project.slug)
+    if isinstance(builder, Raw):
+        reviews = review_history(project=project)
+        if reviews:
+            builder.add_reviews(reviews)
+    left_out = left_out_counts(project_id=project.pk, filters=spec.filters, judge_ids=judge_ids)
     columns = list(builder.columns)
     if not folder and spec.options.test_fraction > 0:
         columns.append(Column("split", pa.string()))
@@ -176,6 +229,7 @@ def export_project(
         "rows": dict(tally.rows),
         "rows_total": rows_total,
         "stats": dict(tally.stats),
+        "left_out": left_out,
         "agreement": tally.agreement.as_dict(),
         "judges": [
             {"name": judges[pk][0], "kind": judges[pk][1], "judgments": n}

@@ -29,7 +29,10 @@ from annotation.models import Project
 from workbench.exceptions import ApplicationError
 
 # command-line flag -> field of the filters or options dict
-FILTER_FLAGS = ("judge_kinds", "judges", "min_agreement", "date_from", "date_to", "categories")
+FILTER_FLAGS = (
+    "judge_kinds", "judges", "min_agreement", "date_from", "date_to", "categories", "max_suspicion",
+    "suspicion_detector",
+)  # fmt: skip
 OPTION_FLAGS = ("pairs", "ties", "consensus", "margin", "test_fraction", "seed", "license")
 
 
@@ -54,6 +57,8 @@ class Command(BaseCommand):
         filters.add_argument("--date-from", help="judgments created on or after (ISO date or datetime)")
         filters.add_argument("--date-to", help="judgments created before (a bare date includes that day)")
         filters.add_argument("--categories", help="comma-separated prompt categories")
+        filters.add_argument("--max-suspicion", help="leave out judgments whose suspicion is above this (0-1)")
+        filters.add_argument("--suspicion-detector", help="the detector --max-suspicion reads (default: combined)")
         options = parser.add_argument_group("options")
         options.add_argument("--conversational", action="store_true", help="message lists instead of strings")
         options.add_argument("--pairs", help=f"listwise expansion: {', '.join(PAIR_MODES)}")
@@ -113,6 +118,8 @@ class Command(BaseCommand):
         )
         for key, value in sorted(report["stats"].items()):
             self.stdout.write(f"  {key.replace('_', ' ')}: {value:,}")
+        for key, value in report.get("left_out", {}).items():
+            self.stdout.write(f"  left out, {key.replace('_', ' ')}: {value:,}")
 
     @staticmethod
     def _check_target(out: Path, folder: bool, overwrite: bool) -> None:
