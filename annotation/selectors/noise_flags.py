@@ -246,9 +246,15 @@ def _reliability(project: Project) -> dict[str, float]:
 
 
 def annotator_table(*, project: Project) -> list[AnnotatorRow]:
-    """Every human judge of the project with judgments: how many, how many flagged (some flag ≥ FLAGGED_AT), the
-    open ones, mean suspicion, median time per item, first-shown rate, reliability; most flagged first."""
-    judges = list(Judge.objects.filter(project=project, kind=Judge.Kind.HUMAN).values_list("id", "name"))
+    """Every annotator (human judge) of the project with judgments: how many, how many flagged (some flag ≥
+    FLAGGED_AT), the open ones, mean suspicion, median time per item, first-shown rate, reliability; most flagged
+    first."""
+    # Reviewers' correction judges (services/review.py) are not annotators: their orderings were not blind.
+    judges = list(
+        Judge.objects.filter(project=project, kind=Judge.Kind.HUMAN)
+        .exclude(metadata__has_key="reviewer")
+        .values_list("id", "name")
+    )
     if not judges:
         return []
     counted = Judgment.objects.filter(project=project, judge__kind=Judge.Kind.HUMAN).exclude(
