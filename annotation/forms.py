@@ -129,7 +129,26 @@ class ExportForm(forms.Form):
         required=False, choices=Judge.Kind.choices, widget=forms.CheckboxSelectMultiple, help_text="Empty: every kind."
     )
     judges = forms.CharField(required=False, help_text="Judge names, comma-separated (empty: all).")
-    active_only = forms.BooleanField(required=False, initial=True, label="Active judgments only (leave excluded out)")
+    active_only = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Leave out excluded judgments",
+        help_text="Excluded by review or superseded by a correction. Off: a raw export includes them, with status.",
+    )
+    max_suspicion = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Leave out judgments whose suspicion is above",
+        help_text="0 to 1, from the noisy-label detectors' flags; empty keeps every judgment.",
+    )
+    suspicion_detector = forms.CharField(
+        required=False,
+        max_length=32,
+        initial="combined",
+        label="Suspicion from detector",
+        help_text="combined (all detectors together) or one detector's name.",
+    )
     min_agreement = forms.FloatField(
         required=False, min_value=0, max_value=1, help_text="Keep comparisons whose judges agree at least this much."
     )
@@ -158,7 +177,9 @@ class ExportForm(forms.Form):
         for name in ("judge_kinds", "judges", "categories"):
             if data[name]:
                 filters[name] = data[name]
-        for name in ("min_agreement", "date_from", "date_to"):
+        if data["suspicion_detector"]:
+            filters["suspicion_detector"] = data["suspicion_detector"]
+        for name in ("min_agreement", "date_from", "date_to", "max_suspicion"):
             if data[name] is not None:
                 filters[name] = data[name].isoformat() if hasattr(data[name], "isoformat") else data[name]
         options = {
