@@ -1,0 +1,96 @@
+"""Per-judge reliability from crowd-kit, used as the library computes it: one-coin Dawid-Skene accuracy (the weight
+of a judge's vote in the other-judges consensus), MACE's spamming probability and NoisyBT's skill and position bias
+(the annotator table). Every judge of the records counts as a worker: a reward model or LLM judge's vote is weighed
+by its measured accuracy like a person's."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from crowdkit.aggregation import MACE, NoisyBradleyTerry, OneCoinDawidSkene
+
+from annotation.analysis.noise.grouping import label_class, latest_per, n_classes, task_index
+from annotation.analysis.noise.records import TIE, UNKNOWN, NoiseInput
+
+SKILL_CLIP = (0.01, 0.99)  # a judge at exactly 0 or 1 would make one vote decide any consensus
+MACE_ITERATIONS = 20  # its restarts share one seed in crowd-kit 1.4, so one restart; 20 VB steps converge here
+NOISY_BT_ROWS = 10_000  # its gradient is a Python loop per row: a seeded sample keeps the fit to seconds
+NOISY_BT_ITERATIONS = 50
+
+
+@dataclass(frozen=True)
+class TaskVotes:
+    """The crowd-kit view of the records: one vote per (task, judge), the judge's latest."""
+
+    task: np.ndarray  # per row of the records: its task index
+    n_tasks: int
+    k: int  # classes: 2, or 3 when ties occur
+    label: np.ndarray  # per row: class 0 = A, 1 = B, 2 = tie
+    kept: np.ndarray  # per row: True for the vote crowd-kit sees
+
+    def frame(self, records: NoiseInput) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"task": self.task[self.kept], "worker": records.judge_id[self.kept], "label": self.label[self.kept]}
+        )
+
+
+def task_votes(records: NoiseInput) -> TaskVotes:
+    task, n_tasks = task_index(records)
+    kept = latest_per([task, records.judge_id], records.judge_sequence)
+    return TaskVotes(task, n_tasks, n_classes(records.outcome), label_class(records.outcome), kept)
+
+
+@dataclass(frozen=True)
+class OneCoin:
+    skill: dict[int, float]  # judge id -> accuracy, clipped to SKILL_CLIP
+    prior: np.ndarray  # (k,) class prior
+    posterior: np.ndarray  # (n_tasks, k): crowd-kit's probas_, all judges' votes; uniform for unseen tasks
+
+
+def one_coin(records: NoiseInput, votes: TaskVotes) -> OneCoin:
+    frame = votes.frame(records)
+    model = OneCoinDawidSkene(n_iter=100).fit(frame)
+    assert model.priors_ is not None and model.probas_ is not None
+    skills = model.skills_.clip(*SKILL_CLIP)
+    classes = list(range(votes.k))
+    prior = model.priors_.reindex(classes).fillna(0.0).to_numpy(dtype=float)
+    prior = (prior + 1e-6) / (prior + 1e-6).sum()
+    posterior = np.full((votes.n_tasks, votes.k), 1.0 / votes.k)
+    probas = model.probas_.reindex(columns=classes).fillna(0.0)
+    posterior[probas.index.to_numpy(dtype=np.int64)] = probas.to_numpy(dtype=float)
+    return OneCoin({int(j): float(s) for j, s in skills.items()}, prior, posterior)
+
+
+def mace_spamming(records: NoiseInput, votes: TaskVotes) -> dict[int, float]:
+    """Judge id -> MACE's posterior probability that the judge is spamming (answering without looking)."""
+    frame = votes.frame(records)
+    if frame["worker"].nunique() < 2:
+        return {}
+    model = MACE(n_restarts=1, n_iter=MACE_ITERATIONS, random_state=0).fit(frame)
+    workers, _ = pd.factorize(frame["worker"])  # crowd-kit orders spamming_ rows by first appearance, like this
+    names = pd.unique(frame["worker"])
+    assert len(names) == model.spamming_.shape[0] == workers.max() + 1
+    return {int(j): float(model.spamming_[i, 0]) for i, j in enumerate(names)}
+
+
+def noisy_bt(records: NoiseInput, seed: int = 0) -> dict[int, tuple[float, float]]:
+    """Judge id -> (NoisyBT skill, NoisyBT bias = probability of choosing the item shown first), fitted on pairwise
+    verdicts whose shown order is known, ties left out (NoisyBT has none); items are responses."""
+    usable = (records.a_shown_first != UNKNOWN) & (records.outcome != TIE)
+    rows = np.flatnonzero(usable)
+    if len(rows) > NOISY_BT_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, NOISY_BT_ROWS, replace=False))
+    if len(rows) < 2 or len(np.unique(records.judge_id[rows])) < 2:
+        return {}
+    a_first = records.a_shown_first[rows] == 1
+    a, b = records.response_a[rows], records.response_b[rows]
+    left, right = np.where(a_first, a, b), np.where(a_first, b, a)
+    winner = np.where(records.outcome[rows] > 0, a, b)
+    frame = pd.DataFrame({"worker": records.judge_id[rows], "left": left, "right": right, "label": winner})
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # its closed-form gradient overflows exp() on easy items
+        model = NoisyBradleyTerry(n_iter=NOISY_BT_ITERATIONS, random_state=seed).fit(frame)
+    return {int(j): (float(model.skills_[j]), float(model.biases_[j])) for j in model.skills_.index}
