@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -277,8 +277,8 @@ def _cancel_if_asked(run: NoiseRun, report: dict[str, Any]) -> bool:
 
 
 def noise_run_execute(*, run_id: int) -> None:
-    """The task `annotation.noise_run`: a no-op unless the run is queued."""
-    close_old_connections()
+    """The task `annotation.noise_run`: a no-op unless the run is queued. (Celery's Django fix-up closes stale
+    database connections before each task.)"""
     run = _claim(run_id)
     if run is None:
         logger.info("noise run %s is not queued; nothing to do", run_id)
