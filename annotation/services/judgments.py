@@ -159,7 +159,7 @@ def judgment_submit(*, assignment: Assignment, verdict: Verdict, source: str = J
             return earlier
         raise _already_answered() from None
     assignment.status, assignment.judgment = Assignment.Status.DONE, judgment
-    transaction.on_commit(lambda: project_totals_add(project=project, done=1))
+    project_totals_add(project=project, done=1)  # the judging page's cached project count moves with it
     return judgment
 
 
@@ -184,5 +184,5 @@ def judgment_undo_last(*, project: Project, user: AbstractBaseUser) -> Assignmen
     assignment.leased_until = max(assignment.leased_until, timezone.now() + timedelta(minutes=project.lease_minutes))
     assignment.save(update_fields=["status", "judgment", "served_at", "leased_until", "updated_at"])
     Judgment.objects.filter(id=judgment_id).delete()
-    transaction.on_commit(lambda: project_totals_add(project=project, done=-1))
+    project_totals_add(project=project, done=-1)
     return assignment
