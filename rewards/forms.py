@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from annotation.exports.options import COMBINED_DETECTOR
 from annotation.models import Judge, Project
 from rewards.services.base_models import (
     ALLOWED_FORMS,
@@ -10,7 +11,9 @@ from rewards.services.base_models import (
     base_model_choices,
     base_model_resolve,
 )
+from rewards.services.examples import DataFilters
 from rewards.training import LOSS_NAMES
+from workbench.exceptions import ApplicationError
 
 LOSS_LABELS = {
     "bradley_terry": "Bradley-Terry (pairs induced from every ordering)",
@@ -69,6 +72,27 @@ class TrainingRunForm(forms.Form):
     )
     precision = forms.ChoiceField(choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")])
     eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
+    # Which judgments are data beyond projects and judges: rewards.services.examples.DataFilters, as exports have.
+    active_only = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Leave out excluded judgments",
+        help_text="Judgments a reviewer excluded or replaced by a correction stay out (the correction trains).",
+    )
+    max_suspicion = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Leave out judgments whose suspicion is above",
+        help_text="0 to 1, from the noisy-label detectors' flags; empty keeps every judgment.",
+    )
+    suspicion_detector = forms.CharField(
+        required=False,
+        max_length=32,
+        initial=COMBINED_DETECTOR,
+        label="Suspicion from detector",
+        help_text="combined (all detectors together) or one detector's name.",
+    )
     max_steps = forms.IntegerField(required=False, min_value=1, help_text="Stop after this many steps (optional).")
 
     def __init__(self, *args: object, projects=None, user=None, **kwargs: object) -> None:  # noqa: ANN001
@@ -89,6 +113,16 @@ class TrainingRunForm(forms.Form):
         except BaseModelRefused as error:
             self.add_error(field, error.message)
         cleaned["base_model"] = reference
+        try:
+            cleaned["data_filters"] = DataFilters.from_json(
+                {
+                    "active_only": cleaned.get("active_only", True),
+                    "max_suspicion": cleaned.get("max_suspicion"),
+                    "suspicion_detector": cleaned.get("suspicion_detector") or COMBINED_DETECTOR,
+                }
+            )
+        except ApplicationError as error:
+            self.add_error(error.extra.get("field") or None, error.message)
         return cleaned
 
     def selected_base_model(self) -> str:

@@ -66,6 +66,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
                 config=config_from(form.config_values()),
                 judge_kinds=form.cleaned_data["judge_kinds"],
                 name=form.cleaned_data["name"],
+                data_filters=form.cleaned_data["data_filters"],
             )
         except ApplicationError as error:
             form.add_error(None, error.message)

@@ -20,7 +20,7 @@ from annotation.models import Judge
 from annotation.services.scored_judgments import reward_model_judge_get_or_create
 from rewards.models import Evaluation, JobStatus, PairScore, RunMetric, TrainingRun
 from rewards.services.base_models import resolve_for_run
-from rewards.services.examples import load_examples, source_for
+from rewards.services.examples import DataFilters, load_examples, source_for
 from rewards.services.runs import HEARTBEAT_SECONDS, artifact_root
 from rewards.training import TrainingConfig, split_by_group
 from workbench.exceptions import ApplicationError
@@ -133,10 +133,16 @@ def _train(run: TrainingRun) -> None:
     if config.num_threads is None and not _has_cuda():
         # Two busy cores: torch's default thread count runs several times slower than one thread here.
         config = config.replace(num_threads=settings.WORKBENCH_TORCH_THREADS)
-    source = source_for(projects=run.projects.all(), judge_kinds=run.judge_kinds, judge_names=run.judge_names)
+    source = source_for(
+        projects=run.projects.all(),
+        judge_kinds=run.judge_kinds,
+        judge_names=run.judge_names,
+        filters=DataFilters.from_json(run.data_filters),
+    )
     examples, response_ids = load_examples(source)
     train_set, held_out = split_by_group(examples, config.eval_fraction, config.seed)
     stats = {"examples": len(examples), "train": len(train_set), "held_out": len(held_out)}
+    stats["left_out"] = source.left_out()  # excluded, superseded, suspicious: the run's provenance says how many
     TrainingRun.objects.filter(pk=run.pk).update(data_stats=stats, phase="training")
     if not train_set:
         raise ValueError("No training data: no active judgments from the chosen judges in these projects.")

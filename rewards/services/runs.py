@@ -12,9 +12,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Judge, Project
+from annotation.models import Judge, LabelFlag, Project
 from rewards.models import JobStatus, RunMetric, TrainingRun
 from rewards.services.base_models import DEFAULT_BASE_MODEL, base_model_parse, base_model_resolve
+from rewards.services.examples import DataFilters
 from rewards.training import TrainingConfig
 from workbench.exceptions import ApplicationError, Conflict
 
@@ -52,12 +53,16 @@ def training_run_create(
     judge_names: Sequence[str] = (),
     name: str = "",
     enqueue: bool = True,
+    data_filters: DataFilters | None = None,
 ) -> TrainingRun:
+    """`data_filters`: the review and suspicion filters (default: leave out excluded and superseded judgments)."""
     if not projects:
         raise ApplicationError("Choose at least one project whose judgments to train on.")
     unknown = set(judge_kinds) - set(Judge.Kind.values)
     if not judge_kinds or unknown:
         raise ApplicationError(f"Judge kinds must be some of {', '.join(Judge.Kind.values)}.")
+    data_filters = data_filters or DataFilters()
+    _check_detector(projects, data_filters)
     base_model_resolve(user=user, reference=config.base_model)  # checked again on the worker
     run = TrainingRun.objects.create(
         name=name.strip()[:200],
@@ -65,11 +70,27 @@ def training_run_create(
         judge_kinds=list(judge_kinds),
         judge_names=list(judge_names),
         config=config.to_dict(),
+        data_filters=data_filters.as_json(),
     )
     run.projects.set(projects)
     if enqueue:
         _enqueue(run)
     return run
+
+
+def _check_detector(projects: Sequence[Project], filters: DataFilters) -> None:
+    """A suspicion threshold needs the detector's flags: without them it would leave nothing out, silently."""
+    if filters.max_suspicion is None:
+        return
+    flags = LabelFlag.objects.filter(project__in=list(projects))
+    if flags.filter(detector=filters.suspicion_detector).exists():
+        return
+    known = sorted(set(flags.values_list("detector", flat=True)))
+    raise ApplicationError(
+        f"suspicion_detector: no judgment of these projects has a {filters.suspicion_detector!r} flag; "
+        + (f"detectors with flags: {', '.join(known)}" if known else "run the noisy-label detectors first"),
+        extra={"field": "suspicion_detector"},
+    )
 
 
 @transaction.atomic
