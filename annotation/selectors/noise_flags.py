@@ -233,15 +233,22 @@ def _first_shown(project: Project) -> dict[int, tuple[int, int]]:
     return {judge_id: (first, n) for judge_id, (first, n) in counts.items()}
 
 
-def _reliability(project: Project) -> dict[str, float]:
+def _reliability(project: Project) -> dict[int | str, float]:
+    """Per-annotator reliability from the latest finished run's report, where its detectors estimated one:
+    `report["annotators"]` as the rows of `analysis.noise.detect.annotator_table` (keyed by `judge_id`) or as
+    {judge name: {"reliability": ...}}. Empty when the run stored none."""
     run = NoiseRun.objects.filter(project=project, status=NoiseRun.Status.SUCCEEDED).order_by("-created_at").first()
     annotators = ((run.report or {}).get("annotators") if run else None) or {}
-    out = {}
+    items: list[tuple[Any, Any]] = []
     if isinstance(annotators, dict):
-        for name, values in annotators.items():
-            value = values.get("reliability") if isinstance(values, dict) else None
-            if isinstance(value, (int, float)):
-                out[str(name)] = float(value)
+        items = [(str(name), values) for name, values in annotators.items()]
+    elif isinstance(annotators, list):
+        items = [(row.get("judge_id"), row) for row in annotators if isinstance(row, dict)]
+    out: dict[int | str, float] = {}
+    for key, values in items:
+        value = values.get("reliability") if isinstance(values, dict) else None
+        if key is not None and isinstance(value, (int, float)):
+            out[key] = float(value)
     return out
 
 
@@ -290,7 +297,7 @@ def annotator_table(*, project: Project) -> list[AnnotatorRow]:
                 median_seconds=statistics.median(durations[judge_id]) / 1000 if durations.get(judge_id) else None,
                 first_shown_rate=first / n_first if n_first else None,
                 first_shown_n=n_first,
-                reliability=reliability.get(name),
+                reliability=reliability.get(judge_id, reliability.get(name)),
             )
         )
     rows.sort(key=lambda r: (-(r.flag_rate or 0.0), r.judge))

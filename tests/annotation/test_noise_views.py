@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from annotation.models import Comparison, Judgment, LabelFlag, Membership, ReviewAction
+from annotation.models import Comparison, Judgment, LabelFlag, Membership, NoiseRun, ReviewAction
 from tests.annotation.review_data import review_world
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -112,3 +112,26 @@ def test_untrusted_response_text_is_escaped_on_the_screen() -> None:
     assert "<script>window.__pwned" not in html and "<img src=x" not in html
     assert "&lt;script&gt;window.__pwned" in html
     assert "margin_mean" not in html and "-2.50" in html  # the out-of-fold margin, shown as a number
+
+
+def test_run_detectors_form_starts_a_run_and_the_page_follows_it() -> None:
+    world = review_world(prompts=6)  # a run needs 20 judgments
+    client = _client(world.researcher)
+    url = f"/projects/{world.project.slug}/noise/"
+    assert _client(world.annotator).post(f"{url}run/", {"detectors": ["cycle"]}).status_code == 403
+    response = client.post(f"{url}run/", {"detectors": ["cycle", "too_fast"], "folds": "5"}, follow=True)
+    run = NoiseRun.objects.get(project=world.project)
+    assert run.detectors == ["cycle", "too_fast"] and run.status == "queued"
+    assert b"Detector run queued" in response.content
+    assert f"Latest run #{run.pk}".encode() in response.content and b'hx-trigger="every 2s"' in response.content
+    again = client.post(f"{url}run/", {"detectors": ["cycle"]}, follow=True)
+    assert NoiseRun.objects.count() == 1 and b"is still queued" in again.content  # one open run at a time
+    fragment = client.get(url, {"part": "run"}, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and b'id="run-status"' in fragment.content and b"<html" not in fragment.content
+    assert "HX-Refresh" not in fragment
+    rows = [{"judge_id": world.judges["a3"].pk, "reliability": 0.12}, {"judge_id": world.judges["a1"].pk}]
+    NoiseRun.objects.filter(pk=run.pk).update(status="succeeded", report={"annotators": rows})
+    finished = client.get(url, {"part": "run"}, HTTP_HX_REQUEST="true")
+    assert finished["HX-Refresh"] == "true"
+    table = {row.judge: row.reliability for row in client.get(url).context["annotators"]}
+    assert table == {"crowd:a3": 0.12, "crowd:a1": None, "crowd:a2": None}
