@@ -1,4 +1,6 @@
 """Import jobs: an uploaded file, its row in ImportJob, and its run (inline for small files, on a worker otherwise).
+A command-line import is a job too (`import_job_run_here`), run in the command's own process, so the project's
+"Recent imports" lists every import, from the page, the API or the command.
 
 The row is the source of truth: a message delivered twice finds the job no longer queued and does nothing; a job
 whose worker died shows as stalled on its page and can be retried (the import's transaction rolled back, so
@@ -28,7 +30,7 @@ from django.utils.text import get_valid_filename
 from annotation.importers.readers import without_paths
 from annotation.models import ImportJob, Project
 from annotation.selectors import PROGRESS_KEY
-from annotation.services.imports import ImportFailed, ImportTimeLimitExceeded, import_file
+from annotation.services.imports import ImportFailed, ImportReport, ImportTimeLimitExceeded, import_file
 from workbench.exceptions import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ def import_job_create(
     format_name: str = "",
     options: dict[str, Any] | None = None,
     companion: UploadedFile | None = None,
+    origin: str = ImportJob.Origin.PAGE,
 ) -> ImportJob:
     """Store the upload and queue its import. Small files are imported inside the request (after commit)."""
     if upload.size == 0:
@@ -72,6 +75,7 @@ def import_job_create(
         original_name=path.name,
         format=format_name,
         options=options,
+        origin=origin,
         bytes_total=path.stat().st_size,
     )
     if job.bytes_total <= settings.WORKBENCH_INLINE_IMPORT_MAX_KB * 1024:
@@ -108,6 +112,13 @@ def import_job_run(*, job_id: int) -> None:
         logger.info("import job %s is not queued; nothing to do", job_id)
         return
     job = ImportJob.objects.select_related("project").get(pk=job_id)
+    fields, _, failure = _run(job, time_limit_s=settings.WORKBENCH_IMPORT_TIME_LIMIT_S)
+    ImportJob.objects.filter(pk=job_id).update(**fields)
+    if failure is not None and not isinstance(failure, Exception):
+        raise failure  # a worker shutting down (SystemExit, ...) still shuts down; the job shows as failed
+
+
+def _progress_to_cache(job_id: int) -> Any:
     key = PROGRESS_KEY.format(job_id)
 
     def progress(phase: str, bytes_done: int, bytes_total: int, rows: int) -> None:
@@ -117,7 +128,16 @@ def import_job_run(*, job_id: int) -> None:
             timeout=24 * 3600,
         )
 
+    return progress
+
+
+def _run(
+    job: ImportJob, *, time_limit_s: int | None, fit_project: bool = False
+) -> tuple[dict[str, Any], ImportReport | None, BaseException | None]:
+    """Import the job's file; returns the job's finished fields, the report if it succeeded, and what went wrong."""
     fields: dict[str, Any] = {"finished_at": None}
+    report: ImportReport | None = None
+    failure: BaseException | None = None
     try:
         report = import_file(
             project=job.project,
@@ -125,33 +145,84 @@ def import_job_run(*, job_id: int) -> None:
             format_name=job.format or None,
             options=job.options,
             import_job=job,
-            progress=progress,
-            time_limit_s=settings.WORKBENCH_IMPORT_TIME_LIMIT_S,
+            progress=_progress_to_cache(job.pk),
+            time_limit_s=time_limit_s,
+            fit_project=fit_project,
         )
         fields.update(
-            status=ImportJob.Status.SUCCEEDED, report=report.as_dict(), format=report.format, rows_done=report.rows
+            status=ImportJob.Status.SUCCEEDED,
+            report=report.as_dict(),
+            format=report.format,
+            rows_done=report.rows,
+            content_hash=report.content_hash,
+            project_state=report.project_state,
         )
-    except ImportFailed as failure:
-        fields.update(
-            status=ImportJob.Status.FAILED, report=failure.report.as_dict(), error=failure.report.summary()[:2000]
-        )
+    except ImportFailed as error:
+        failure = error
+        summary = error.report.summary()[:2000]
+        fields.update(status=ImportJob.Status.FAILED, report=error.report.as_dict(), error=summary)
     except ApplicationError as error:
+        failure = error
         fields.update(status=ImportJob.Status.FAILED, error=without_paths(error.message))
-    except Exception as error:  # noqa: BLE001 - any crash must leave a visible, retryable state
+    except BaseException as error:  # noqa: BLE001 - any crash, an interrupted command too, leaves a visible state
         from celery.exceptions import SoftTimeLimitExceeded
 
+        failure = error
         if isinstance(error, SoftTimeLimitExceeded):  # Celery's backstop, should the service's own check not run
             message = ImportTimeLimitExceeded(settings.WORKBENCH_IMPORT_TIME_LIMIT_S).message
+        elif isinstance(error, KeyboardInterrupt):
+            message = "The import was interrupted; nothing was written."
         else:
             # The traceback goes to the server log only: users see no code, paths or data from the exception.
-            logger.exception("import job %s crashed", job_id)
-            message = f"The import crashed ({type(error).__name__}); the server log has the details (job {job_id})."
+            logger.exception("import job %s crashed", job.pk)
+            message = f"The import crashed ({type(error).__name__}); the server log has the details (job {job.pk})."
         fields.update(status=ImportJob.Status.FAILED, error=message)
     finally:
         _release_memory()
     fields.update(finished_at=timezone.now(), phase="done", bytes_done=job.bytes_total)
-    ImportJob.objects.filter(pk=job_id).update(**fields)
-    cache.delete(key)
+    cache.delete(PROGRESS_KEY.format(job.pk))
+    return fields, report, failure
+
+
+def import_job_run_here(
+    *,
+    project: Project,
+    path: Path | str,
+    format_name: str | None = None,
+    options: dict[str, Any] | None = None,
+    user: AbstractBaseUser | None = None,
+    origin: str = ImportJob.Origin.COMMAND,
+    fit_project: bool = False,
+) -> tuple[ImportJob, ImportReport]:
+    """Import a file in this process as an import job of its own (`manage.py import_data`): the job is listed with
+    the others, its progress shows on its page, and it ends succeeded or failed like a worker's. Raises what
+    `import_file` raises, after recording it on the job. The file stays where it is (never copied, never deleted:
+    see `uploads_cleanup`). Inside a transaction that then rolls back, the job goes with it."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ApplicationError(f"no such file: {path.name}")
+    now = timezone.now()
+    job = ImportJob.objects.create(
+        project=project,
+        created_by=user,
+        path=str(path),
+        original_name=path.name,
+        format=format_name or "",
+        options=dict(options or {}),
+        origin=origin,
+        status=ImportJob.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        phase="validate",
+        bytes_total=path.stat().st_size,
+    )
+    fields, report, failure = _run(job, time_limit_s=None, fit_project=fit_project)
+    ImportJob.objects.filter(pk=job.pk).update(**fields)
+    job.refresh_from_db()
+    if failure is not None:
+        raise failure
+    assert report is not None
+    return job, report
 
 
 def _release_memory() -> None:

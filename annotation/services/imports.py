@@ -3,7 +3,12 @@
 Two passes over the file keep memory bounded (nothing is held between them but hashes): the first parses and
 validates every row and stops short of writing if anything is wrong, reporting row, field and reason for the
 first 100 problems and a count of the rest; the second parses again and bulk-writes inside `transaction.atomic`.
-Re-importing a file finds every prompt, response, comparison and judgment already there and writes nothing new.
+Re-importing a file finds every prompt, response, comparison and judgment already there and writes nothing new. When
+the same bytes were imported the same way before (the content hash on ImportJob) and the project's earlier rows are
+unchanged since, the re-import reports "already imported" without parsing the file at all.
+
+Comparisons must fit the project (see `annotation.importers.shape`): lists into a pairwise project are refused
+unless `as_pairs` asks for their induced pairs, and a listwise project takes lists up to its list size.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from annotation.importers.fingerprint import import_key
 from annotation.importers.formats import FORMATS, Format, ParseContext, detect_format
 from annotation.importers.readers import (
     ImportLimitExceeded,
@@ -28,75 +35,21 @@ from annotation.importers.readers import (
     peek_columns,
 )
 from annotation.importers.records import ImportIssue, ImportItem, RowError
+from annotation.importers.report import ImportReport
+from annotation.importers.shape import ShapeCheck, fitting_project, induced_pairs, shape_problems
 from annotation.importers.validator import ItemValidator
 from annotation.importers.writer import BulkWriter, WriteStats
-from annotation.models import ImportJob, Project
+from annotation.models import Comparison, ImportJob, Judge, Judgment, Project, Prompt, Response
 from workbench.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-MAX_REPORTED_ERRORS = 100_000  # every bad row is listed (the import page pages them); past this, counted
 BATCH_ROWS = 2000
 # A batch is also cut at this many bytes of rows read, so 2000 rows near the row limit are never held together.
 BATCH_BYTES = 64 * 1024 * 1024
 PROGRESS_EVERY_S = 1.0
 
 ProgressCallback = Callable[[str, int, int, int], None]  # (phase, bytes_done, bytes_total, rows_done)
-
-
-@dataclass
-class ImportReport:
-    path: str
-    format: str = ""
-    rows: int = 0
-    items: int = 0
-    prompts_created: int = 0
-    responses_created: int = 0
-    comparisons_created: int = 0
-    judgments_created: int = 0
-    judgments_unchanged: int = 0
-    judges_created: int = 0
-    errors: list[ImportIssue] = field(default_factory=list)
-    error_count: int = 0
-    warnings: list[ImportIssue] = field(default_factory=list)
-    warning_count: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    def add_error(self, issue: ImportIssue) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(issue)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["errors"] = [e.as_dict() for e in self.errors]
-        data["warnings"] = [w.as_dict() for w in self.warnings]
-        data["ok"] = self.ok
-        return data
-
-    def summary(self) -> str:
-        if not self.ok:
-            more = self.error_count - len(self.errors)
-            lines = [f"{self.error_count} error(s) in {self.path}; nothing was written."]
-            lines += [f"  {issue}" for issue in self.errors]
-            if more > 0:
-                lines.append(f"  ... and {more} more")
-            return "\n".join(lines)
-        lines = [
-            f"Imported {self.path} as {self.format}: {self.rows} rows -> {self.prompts_created} new prompts, "
-            f"{self.responses_created} new responses, {self.comparisons_created} new comparisons, "
-            f"{self.judgments_created} new judgments ({self.judgments_unchanged} already present), "
-            f"{self.judges_created} new judges in {self.seconds:.1f}s."
-        ]
-        if self.warning_count:
-            lines.append(f"{self.warning_count} warning(s):")
-            lines += [f"  {issue}" for issue in self.warnings]
-        return "\n".join(lines)
 
 
 # The writer's counters that the report carries (the rest of WriteStats is conflicts, reported as errors).
@@ -190,8 +143,11 @@ def _parsed_items(
     report: ImportReport | None,
     limits: ImportLimits,
     deadline: _Deadline,
+    shape: ShapeCheck | None = None,
 ) -> Any:
-    """Yield (row number, item) for every row that parses; parse errors go to the report (first pass only)."""
+    """Yield (row number, item) for every row that parses; parse errors go to the report and each item's shape to
+    `shape` (first pass only). With the `as_pairs` option, lists come out as their induced pairs."""
+    as_pairs = bool(ctx.options.get("as_pairs"))
     required_checked = source.container != "csv"
     for row_number, row in iter_rows(source, max_row_bytes=ctx.options.get("max_row_bytes"), limits=limits):
         deadline.check()
@@ -222,7 +178,9 @@ def _parsed_items(
                 report.add_error(ImportIssue(row_number, None, limits.depth_message()))
             continue
         for item in items:
-            yield row_number, item
+            if shape is not None:
+                shape.observe(row_number, item)
+            yield row_number, (induced_pairs(item) if as_pairs else item)
 
 
 def import_file(
@@ -236,10 +194,14 @@ def import_file(
     batch_rows: int = BATCH_ROWS,
     limits: ImportLimits | None = None,
     time_limit_s: int | None = None,
+    fit_project: bool = False,
 ) -> ImportReport:
-    """Import one file atomically. Returns the report; raises ImportFailed (nothing written) if any row is bad,
-    ImportLimitExceeded if the file is past a limit (`limits`, by default the WORKBENCH_IMPORT_* settings) or the
-    import runs past `time_limit_s`."""
+    """Import one file atomically. Returns the report; raises ImportFailed (nothing written) if any row is bad or
+    the file's comparisons do not fit the project, ImportLimitExceeded if the file is past a limit (`limits`, by
+    default the WORKBENCH_IMPORT_* settings) or the import runs past `time_limit_s`.
+
+    `fit_project`: the project was made for this file, so it takes the kind and list size of the file's data
+    instead of refusing it. `options["as_pairs"]`: lists go into a pairwise project as their induced pairs."""
     started = time.monotonic()
     deadline = _Deadline(time_limit_s)
     limits = limits or ImportLimits.from_settings()
@@ -250,15 +212,20 @@ def import_file(
     fmt = resolve_format(path, format_name, limits)
     report.format = fmt.name
     options = dict(options or {})
+    report.content_hash = import_key(path, fmt.name, options)
+    earlier = _earlier_import(project, report.content_hash, import_job)
+    if earlier is not None and not fit_project:
+        return _already_imported(project, report, earlier, bool(options.get("as_pairs")), started)
 
     # Pass 1: validate everything, write nothing.
     ctx = ParseContext(project_slug=project.slug, path=path, options=options)
     validator = ItemValidator(project=project, refers_to_existing=fmt.refers_to_existing, id_field=fmt.id_field)
+    shape = ShapeCheck(kind=project.kind, list_size=project.list_size, as_pairs=bool(options.get("as_pairs")))
     with open_source(path) as source:
         tick = _Progress(progress, source)
         pending: list[tuple[int, ImportItem]] = []
         pending_from = 0
-        for row_number, item in _parsed_items(source, fmt, ctx, report, limits, deadline):
+        for row_number, item in _parsed_items(source, fmt, ctx, report, limits, deadline, shape):
             try:
                 validator.check(item, row_number)
             except RowError as error:
@@ -279,6 +246,13 @@ def import_file(
         report.add_error(ImportIssue(None, None, "the file holds no rows"))
     if report.items == 0 and report.ok:
         report.add_error(ImportIssue(None, None, "no row produced anything to import"))
+    report.shape = {str(n): count for n, count in sorted(shape.sizes.items())}
+    if fit_project and shape.sizes:
+        _fit(project, shape)
+    # A file of the wrong shape is refused as a whole: that reason comes first, before any row's own problems.
+    for issue in reversed(shape.problems()):
+        report.errors.insert(0, issue)
+        report.error_count += 1
     report.warnings, report.warning_count = ctx.warnings, ctx.warning_count
     report.counters = dict(ctx.counters)
     if not report.ok:
@@ -307,10 +281,102 @@ def import_file(
             report.error_count = stats.conflict_count
             report.seconds = time.monotonic() - started
             transaction.set_rollback(True)
+        elif import_job is not None:
+            # Read inside the transaction, so it covers exactly this import's writes and what was there before.
+            report.project_state = project_state(project)
     if not report.ok:
         raise ImportFailed(report)
     for name in WRITE_COUNTS:
         setattr(report, name, getattr(stats, name))
     report.seconds = time.monotonic() - started
     logger.info("import of %s into %s: %s", path.name, project.slug, report.summary().splitlines()[0])
+    return report
+
+
+def _fit(project: Project, shape: ShapeCheck) -> None:
+    """A project made for this file takes the kind and list size of its data (pairwise when lists become pairs)."""
+    kind, list_size = (Project.Kind.PAIRWISE, 2) if shape.as_pairs else fitting_project(shape.sizes)
+    if (project.kind, project.list_size) != (kind, list_size):
+        Project.objects.filter(pk=project.pk).update(kind=kind, list_size=list_size)
+        project.kind, project.list_size = kind, list_size
+    shape.kind, shape.list_size = kind, list_size
+
+
+# --- re-importing a file already imported ---------------------------------------------------------------------------
+
+
+def _state_tables(project: Project) -> dict[str, tuple[QuerySet[Any], bool]]:
+    """The project's rows an import reads or writes, and whether a change to a row shows in its `updated_at`.
+    (Comparisons' free-slot counter moves with every annotation, and an import never reads it.)"""
+    return {
+        "prompts": (Prompt.objects.filter(project=project), True),
+        "responses": (Response.objects.filter(prompt__project=project), True),
+        "comparisons": (Comparison.objects.filter(project=project), False),
+        "judges": (Judge.objects.filter(project=project), True),
+        "judgments": (Judgment.objects.filter(project=project), True),
+    }
+
+
+def _aggregate(rows: QuerySet[Any], stamped: bool) -> dict[str, Any]:
+    found = rows.aggregate(n=Count("id"), top=Max("id"), **({"changed": Max("updated_at")} if stamped else {}))
+    changed = found.get("changed")
+    return {"top": found["top"] or 0, "n": found["n"], "changed": changed.isoformat() if changed else None}
+
+
+def project_state(project: Project) -> dict[str, Any]:
+    """Per table, the highest id, the count of rows and the latest change: recorded after an import, it tells later
+    whether any row that existed then was deleted or changed since (rows added later have higher ids)."""
+    return {name: _aggregate(rows, stamped) for name, (rows, stamped) in _state_tables(project).items()}
+
+
+def project_unchanged_since(project: Project, state: dict[str, Any]) -> bool:
+    """Whether every row counted in `state` is still there, unchanged. New rows (an annotator's judgments, another
+    file) do not matter: an import only finds its rows, or conflicts with a changed one (which shows here)."""
+    tables = _state_tables(project)
+    if set(state) != set(tables):
+        return False
+    for name, (rows, stamped) in tables.items():
+        then = state[name]
+        now = _aggregate(rows.filter(id__lte=then["top"]), stamped)
+        if (now["n"], now["changed"]) != (then["n"], then["changed"]):
+            return False
+    return True
+
+
+def _earlier_import(project: Project, content_hash: str, current: ImportJob | None) -> ImportJob | None:
+    """The latest succeeded import of the same bytes read the same way into this project, if the project still
+    holds everything it found or wrote."""
+    earlier = (
+        ImportJob.objects.filter(project=project, content_hash=content_hash, status=ImportJob.Status.SUCCEEDED)
+        .exclude(project_state={})
+        .exclude(pk=current.pk if current else None)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if earlier is None or not project_unchanged_since(project, earlier.project_state):
+        return None
+    return earlier
+
+
+def _already_imported(
+    project: Project, report: ImportReport, earlier: ImportJob, as_pairs: bool, started: float
+) -> ImportReport:
+    """The report of a re-import that writes nothing: the file's numbers from the earlier report, nothing new."""
+    before = earlier.report or {}
+    report.rows, report.items = int(before.get("rows", 0)), int(before.get("items", 0))
+    report.judgments_unchanged = int(before.get("judgments_created", 0)) + int(before.get("judgments_unchanged", 0))
+    report.shape = dict(before.get("shape") or {})
+    report.counters = dict(before.get("counters") or {})
+    report.warnings = [ImportIssue(**w) for w in before.get("warnings") or []]
+    report.warning_count = int(before.get("warning_count", len(report.warnings)))
+    report.already_imported = earlier.pk
+    report.project_state = earlier.project_state
+    # The project's settings may have changed since: the file must still fit them.
+    sizes = {int(n): count for n, count in report.shape.items()}
+    for issue in shape_problems(project.kind, project.list_size, as_pairs, sizes):
+        report.add_error(issue)
+    report.seconds = time.monotonic() - started
+    if not report.ok:
+        raise ImportFailed(report)
+    logger.info("import of %s into %s: %s", report.path, project.slug, report.summary())
     return report

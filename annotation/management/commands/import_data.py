@@ -1,4 +1,4 @@
-"""python manage.py import_data PATH --project SLUG [--format NAME] [--create-project] [--judge NAME]
+"""python manage.py import_data PATH --project SLUG [--format NAME] [--create-project] [--as-pairs] [--judge NAME]
 [--judge-kind KIND] ..."""
 
 from __future__ import annotations
@@ -7,17 +7,22 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from annotation.importers.formats import FORMATS
 from annotation.importers.formats.base import JUDGE_KINDS
-from annotation.models import Project
-from annotation.services.imports import ImportFailed, import_file
+from annotation.models import ImportJob, Project
+from annotation.services.import_jobs import import_job_run_here
+from annotation.services.imports import ImportFailed, ImportReport
 from annotation.services.projects import project_create
 from workbench.exceptions import ApplicationError
 
 
 class Command(BaseCommand):
-    help = "Import preference data (JSONL, JSON list, CSV or Parquet, optionally gzipped) into a project."
+    help = (
+        "Import preference data (JSONL, JSON list, CSV or Parquet, optionally gzipped) into a project, as an import "
+        "job the project's pages list."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path")
@@ -25,8 +30,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--format", choices=sorted(FORMATS), help="data format; detected from the columns if omitted"
         )
-        parser.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
-        parser.add_argument("--project-kind", choices=["pairwise", "listwise"], help="kind of a created project")
+        parser.add_argument(
+            "--create-project",
+            action="store_true",
+            help="create the project if it does not exist; if the import fails, nothing of it is left",
+        )
+        parser.add_argument(
+            "--project-kind",
+            choices=["pairwise", "listwise"],
+            help="kind of a created project (default: what the file holds: listwise with the longest list as its "
+            "list size, or pairwise)",
+        )
+        parser.add_argument(
+            "--as-pairs",
+            action="store_true",
+            help="import each ranking of 3+ responses as the pairs it induces (for a pairwise project)",
+        )
         parser.add_argument("--judge", help="judge name for formats whose rows name no judge")
         parser.add_argument(
             "--judge-kind",
@@ -40,16 +59,23 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["project"]
         project = Project.objects.filter(slug=slug).first()
+        if project is None and not options["create_project"]:
+            raise CommandError(f"no project {slug!r}; pass --create-project to create it")
+        import_options: dict[str, Any] = {
+            k: options[k] for k in ("judge", "judge_kind", "conversations") if options.get(k)
+        }
+        if options["as_pairs"]:
+            import_options["as_pairs"] = True
         try:
             if project is None:
-                if not options["create_project"]:
-                    raise CommandError(f"no project {slug!r}; pass --create-project to create it")
-                fields = {"kind": options["project_kind"]} if options["project_kind"] else {}
-                project = project_create(slug=slug, **fields)
-            import_options = {k: options[k] for k in ("judge", "judge_kind", "conversations") if options.get(k)}
-            report = import_file(
-                project=project, path=options["path"], format_name=options["format"], options=import_options
-            )
+                # One transaction for the new project and its import: a failed import leaves no project, judge or
+                # job behind (on SQLite the write lock is then held while the file is checked, too).
+                with transaction.atomic():
+                    kind = options["project_kind"]
+                    project = project_create(slug=slug, **({"kind": kind} if kind else {}))
+                    job, report = self._import(project, options, import_options, fit_project=not kind)
+            else:
+                job, report = self._import(project, options, import_options, fit_project=False)
         except ImportFailed as failure:
             if options["json"]:
                 self.stdout.write(json.dumps(failure.report.as_dict(), indent=2))
@@ -57,6 +83,19 @@ class Command(BaseCommand):
         except ApplicationError as error:
             raise CommandError(error.message) from None
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            self.stdout.write(json.dumps({**report.as_dict(), "import_job": job.pk}, indent=2))
         else:
             self.stdout.write(self.style.SUCCESS(report.summary()))
+            self.stdout.write(f"Import job {job.pk} in project {project.slug}.")
+
+    @staticmethod
+    def _import(
+        project: Project, options: dict[str, Any], import_options: dict[str, Any], *, fit_project: bool
+    ) -> tuple[ImportJob, ImportReport]:
+        return import_job_run_here(
+            project=project,
+            path=options["path"],
+            format_name=options["format"],
+            options=import_options,
+            fit_project=fit_project,
+        )
