@@ -52,6 +52,12 @@ class ImportCreateApi(APIView):
             required=False, allow_blank=True, max_length=200, help_text="Judge for rows that name none."
         )
         conversations = serializers.FileField(required=False, help_text="MT-Bench only: the conversations file.")
+        as_pairs = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Import each ranking of 3+ responses as the pairs it induces (for a pairwise project); "
+            "without it, lists into a pairwise project are refused.",
+        )
 
     @extend_schema(
         tags=TAGS,
@@ -69,8 +75,12 @@ class ImportCreateApi(APIView):
             user=request.user,
             upload=data["file"],
             format_name=data.get("format", ""),
-            options={"judge": data["judge"]} if data.get("judge") else {},
+            options={
+                **({"judge": data["judge"]} if data.get("judge") else {}),
+                **({"as_pairs": True} if data["as_pairs"] else {}),
+            },
             companion=data.get("conversations"),
+            origin=ImportJob.Origin.API,
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

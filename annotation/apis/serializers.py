@@ -120,6 +120,7 @@ class ImportJobSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.CharField(source="project.slug")
     original_name = serializers.CharField()
+    origin = serializers.ChoiceField(choices=ImportJob.Origin.choices, help_text="Where the import was started.")
     format = serializers.CharField(help_text="Empty until detected.")
     status = serializers.ChoiceField(choices=ImportJob.Status.choices)
     phase = serializers.CharField()
