@@ -10,6 +10,7 @@ from annotation.apis import (
     judges,
     judges_report,
     judgments,
+    noise_runs,
     projects,
     prompts,
     review,
@@ -53,5 +54,10 @@ urlpatterns = [
     path("projects/<slug:slug>/noise/flags/", review.FlagListApi.as_view(), name="noise_flags"),
     path("judgments/<id:judgment_id>/review/", review.JudgmentReviewApi.as_view(), name="judgment_review"),
     path("review-actions/<id:action_id>/undo/", review.ReviewActionUndoApi.as_view(), name="review_action_undo"),
+    path("projects/<slug:slug>/noise/runs/", noise_runs.NoiseRunListApi.as_view(), name="noise_run_list"),
+    path("projects/<slug:slug>/noise/runs/create/", noise_runs.NoiseRunCreateApi.as_view(), name="noise_run_create"),
+    path("noise/runs/<id:run_id>/", noise_runs.NoiseRunDetailApi.as_view(), name="noise_run_detail"),
+    path("noise/runs/<id:run_id>/cancel/", noise_runs.NoiseRunCancelApi.as_view(), name="noise_run_cancel"),
+    path("noise/runs/<id:run_id>/retry/", noise_runs.NoiseRunRetryApi.as_view(), name="noise_run_retry"),
     re_path(r"^", NotFoundApi.as_view(), name="not_found"),  # anything else, newlines in the path included
 ]

@@ -45,6 +45,14 @@ def _run(w: World) -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _noise_run(w: World) -> dict[str, Any]:
+    """A failed noise run on the world's project (retryable, not cancellable)."""
+    from annotation.models import NoiseRun
+
+    run = NoiseRun.objects.create(project=w.project, status="failed", detectors=["cycle"], error="boom")
+    return {"run_id": run.pk}
+
+
 DEMO: Kwargs = lambda w: {"slug": "demo"}  # noqa: E731
 
 # (url name, kwargs, method, body, format) -> expected status per caller
@@ -95,6 +103,12 @@ MATRIX: list[tuple[str, Kwargs, str, dict | None, str, dict[str, int]]] = [
     ("api:export_detail", lambda w: {"job_id": w.export.pk}, "get", None, "json", RESEARCHERS),
     ("api:export_retry", lambda w: {"job_id": w.export.pk}, "post", None, "json", RESEARCHERS_400),
     ("api:export_file", lambda w: {"job_id": w.export.pk, "name": "README.md"}, "get", None, "json", RESEARCHERS),
+    ("api:noise_run_list", DEMO, "get", None, "json", RESEARCHERS),
+    # The world's project has 3 judgments: too few for the detectors (400, after the permission check).
+    ("api:noise_run_create", DEMO, "post", {}, "json", RESEARCHERS_400),
+    ("api:noise_run_detail", _noise_run, "get", None, "json", RESEARCHERS),
+    ("api:noise_run_cancel", _noise_run, "post", None, "json", {**RESEARCHERS, "researcher": 409, "admin": 409}),
+    ("api:noise_run_retry", _noise_run, "post", None, "json", {**RESEARCHERS, "researcher": 202, "admin": 202}),
     ("rewards_api:run_list", lambda w: {}, "get", None, "json", {**MEMBERS, "outsider": 200}),
     (
         "rewards_api:run_create",
