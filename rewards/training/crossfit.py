@@ -11,7 +11,9 @@ a model that saw it (the result keeps the bookkeeping to prove it). Per judgment
   large spread is an ambiguous pair rather than a wrong label. The spread needs S >= 2.
 
 `confident_learning(result)` runs cleanlab's `find_label_issues` (two classes) on the out-of-fold probabilities,
-one row per untied pair with the class "the first listed response is better", and estimates the flip rate from
+one row per untied pair with the class "the first of the two is better" (first by a hash of the response texts, not
+by listing order: the database lists a pair's responses by id, often the chosen one first, which would give cleanlab
+one class), and estimates the flip rate from
 cleanlab's calibrated confident joint (the off-diagonal mass), for the noise-robust losses' epsilon.
 
 `in_sample_loss(examples, config)` is the baseline without cross-fitting: one model trained on all the data scores
@@ -20,6 +22,7 @@ the same data (the "small-loss" trick), for bench/noise_detection.py.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -78,7 +81,7 @@ class JudgmentScore:
 
 @dataclass(frozen=True)
 class PairProbability:
-    """One untied induced pair for confident learning: class 0 = the first listed of the two is better."""
+    """One untied induced pair for confident learning: class 0 = the first of the two (by `_first`) is better."""
 
     example_id: str
     label: int
@@ -163,7 +166,7 @@ def crossfit(
     # Per member: example id -> (mean margin, mean p_wrong); pair key -> p_first_better.
     margins: dict[str, list[float]] = {}
     wrongs: dict[str, list[float]] = {}
-    pair_probs: dict[tuple[str, int, int], list[float]] = {}
+    pair_probs: dict[tuple[str, int, int, int], list[float]] = {}  # (id, better, worse, label) -> p per member
     pair_counts: dict[str, int] = {}
     folds_of: dict[str, list[int]] = {}
     scored = 0
@@ -183,8 +186,8 @@ def crossfit(
             wrongs.setdefault(example_id, []).append(wrong)
             folds_of.setdefault(example_id, []).append(fold)
             pair_counts[example_id] = n_pairs
-            for (better, worse), prob in pair_rows.items():
-                pair_probs.setdefault((example_id, better, worse), []).append(prob)
+            for (better, worse, label), prob in pair_rows.items():
+                pair_probs.setdefault((example_id, better, worse, label), []).append(prob)
         scored += len(per_example)
         accuracy = outcome.metrics.accuracy
         result.models.append(
@@ -217,8 +220,8 @@ def crossfit(
             )
         )
     result.pairs = [
-        PairProbability(example_id, int(first > second), float(np.mean(values)))
-        for (example_id, first, second), values in pair_probs.items()
+        PairProbability(example_id, label, float(np.mean(values)))
+        for (example_id, _better, _worse, label), values in pair_probs.items()
     ]
     result.unscored = [e.example_id for e in examples if e.is_tie_only]
     return result
@@ -226,9 +229,9 @@ def crossfit(
 
 def _collect(
     pair_scores: Sequence[Any], held: Sequence[PreferenceExample]
-) -> dict[str, tuple[float, float, int, dict[tuple[int, int], float]]]:
-    """Per held-out judgment: (mean margin, mean p_wrong, untied pairs, {(better, worse): p_first_better})."""
-    out: dict[str, tuple[float, float, int, dict[tuple[int, int], float]]] = {}
+) -> dict[str, tuple[float, float, int, dict[tuple[int, int, int], float]]]:
+    """Per held-out judgment: (mean margin, mean p_wrong, untied pairs, {(better, worse, label): p_first_better})."""
+    out: dict[str, tuple[float, float, int, dict[tuple[int, int, int], float]]] = {}
     grouped: dict[str, list[Any]] = {}
     for pair in pair_scores:
         if not pair.tie:
@@ -237,10 +240,18 @@ def _collect(
         gaps = np.array([p.score_a - p.score_b for p in pairs])
         rows = {}
         for p, gap in zip(pairs, gaps, strict=True):
-            # p.a is the better response; the pair's first listed response is min(a, b).
-            rows[(p.a, p.b)] = _sigmoid(gap if p.a < p.b else -gap)
+            # p.a is the better response (gap = r_a - r_b); label 0 when it is the pair's first.
+            first_is_better = _first(held[p.example_index], p.a, p.b) == p.a
+            rows[(p.a, p.b, 0 if first_is_better else 1)] = _sigmoid(gap if first_is_better else -gap)
         out[example_id] = (float(gaps.mean()), float(np.mean(_sigmoid(-gaps))), len(pairs), rows)
     return out
+
+
+def _first(example: PreferenceExample, i: int, j: int) -> int:
+    """Which of two responses is the pair's first: by a hash of its text (the listing order may follow the label)."""
+    key_i = (hashlib.blake2b(example.responses[i].encode(), digest_size=8).digest(), i)
+    key_j = (hashlib.blake2b(example.responses[j].encode(), digest_size=8).digest(), j)
+    return i if key_i < key_j else j
 
 
 def _sigmoid(x: Any) -> Any:

@@ -115,6 +115,21 @@ def test_confident_learning_estimates_the_planted_flip_rate(fitted: tuple, flipp
     assert len(cl.joint) == 2 and sum(map(sum, cl.joint)) == pytest.approx(1.0)
 
 
+def test_confident_learning_does_not_depend_on_the_listing_order(tiny_bert: str) -> None:
+    # The database lists a pair by response id, often the chosen one first: cleanlab must still see two classes.
+    best_first = [
+        dataclasses.replace(e, responses=tuple(sorted(e.responses, key=lambda r: "excellent" not in r)), ranks=(1, 2))
+        for e in numbered(keyword_examples(300, seed=6))
+    ]
+    examples, flips = flip_labels(best_first, FLIP_RATE, seed=2)
+    result = crossfit(examples, config_for(tiny_bert), folds=5, seeds=1)
+    assert {p.label for p in result.pairs} == {0, 1}
+    cl = confident_learning(result)
+    assert cl.flip_rate is not None and abs(cl.flip_rate - FLIP_RATE) <= 0.06, cl.flip_rate
+    issues = {k for k, v in cl.label_issue.items() if v}
+    assert len(issues & flips) >= 0.8 * len(issues) > 0
+
+
 def test_flags_carry_the_out_of_fold_probability(fitted: tuple, flipped: tuple) -> None:
     result, _ = fitted
     cl = confident_learning(result)
