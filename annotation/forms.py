@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from itertools import count
+
 from django import forms
+from django.utils.text import slugify
 
 from annotation.importers.formats import FORMATS
 from annotation.models import Judge, Membership, Project
@@ -22,6 +25,13 @@ class ImportUploadForm(forms.Form):
     conversations = forms.FileField(
         required=False, help_text="MT-Bench only: the conversations file (conversations.jsonl.gz)."
     )
+
+
+def free_slug(name: str) -> str:
+    """A slug made from the name that no project holds yet: 'hh-rlhf', else 'hh-rlhf-2', 'hh-rlhf-3', ..."""
+    base = slugify(name)[:90].strip("-") or "project"
+    taken = set(Project.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    return next(slug for slug in (base if n == 1 else f"{base}-{n}" for n in count(1)) if slug not in taken)
 
 
 class ProjectSettingsForm(forms.ModelForm):
@@ -55,6 +65,11 @@ class ProjectSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["slug"].required = False
+        self.fields["slug"].label = "Short name for URLs (optional)"
+        self.fields[
+            "slug"
+        ].help_text = "Lowercase letters, digits and hyphens; empty: made from the name. It cannot change later."
         if self.instance.pk:
             self.fields["slug"].disabled = True  # URLs and exports name the project by its slug
             self.fields["strength_text"].initial = ", ".join(self.instance.strength_scale)
@@ -91,6 +106,8 @@ class ProjectSettingsForm(forms.ModelForm):
 
     def clean(self) -> dict[str, object]:
         data = super().clean()
+        if not self.instance.pk and not data.get("slug") and data.get("name") and "slug" not in self.errors:
+            data["slug"] = free_slug(str(data["name"]))
         kind, list_size = data.get("kind"), data.get("list_size")
         if kind == Project.Kind.PAIRWISE and list_size not in (None, 2):
             self.add_error("list_size", "A pairwise project compares exactly 2 responses.")

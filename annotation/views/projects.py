@@ -40,8 +40,17 @@ def _page_number(request: HttpRequest) -> int:
 def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
     page = _page_number(request)
-    samples, has_more = project_sample(project=project, page=page)
-    context = {"project": project, "samples": samples, "page": page, "has_more": has_more}
+    # ?prompt=<id>: one prompt with every judge's ordering, where the progress page links a comparison.
+    prompt = request.GET.get("prompt", "")
+    prompt_id = int(prompt) if prompt.isdigit() and len(prompt) < 19 else None  # within a 64-bit id
+    samples, has_more = project_sample(project=project, page=page, prompt_id=prompt_id)
+    context = {
+        "project": project,
+        "samples": samples,
+        "page": page,
+        "has_more": has_more,
+        "prompt_id": prompt_id,
+    }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "annotation/project_overview.html#sample", context)
     context.update(counts=project_counts(project=project), jobs=import_job_list(project=project)[:RECENT])

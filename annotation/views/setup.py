@@ -16,6 +16,7 @@ from annotation.selectors import (
     project_progress_by_annotator,
     project_progress_by_comparison,
 )
+from annotation.selectors.annotate import project_progress_totals
 from annotation.selectors.projects import can_create_projects
 from annotation.services.projects import membership_remove, membership_set, project_create, project_update
 from workbench.exceptions import ApplicationError, PermissionDenied
@@ -103,6 +104,7 @@ def project_progress(request: HttpRequest, slug: str) -> HttpResponse:
     comparisons, has_more = project_progress_by_comparison(project=project, page=page)
     context = {
         "project": project,
+        "totals": project_progress_totals(project=project),
         "annotators": project_progress_by_annotator(project=project),
         "comparisons": comparisons,
         "page": page,

@@ -22,10 +22,14 @@
   const item = () => current.querySelector(".item");
   const itemForm = () => current.querySelector("form.item");
 
+  // One timer for the notice: a timer left from an earlier, identical notice ("Saved." twice in a row) must not
+  // clear the new one at once.
+  let flashTimer = 0;
   function say(message, kind) {
+    clearTimeout(flashTimer);
     flash.textContent = message;
     flash.className = "flash " + (kind || "");
-    if (message) setTimeout(() => { if (flash.textContent === message) flash.textContent = ""; }, 4000);
+    if (message) flashTimer = setTimeout(() => { flash.textContent = ""; flash.className = "flash"; }, 5000);
   }
 
   // -- showing an item ----------------------------------------------------------------------------------------
@@ -109,6 +113,12 @@
   function readyToSubmit(form) {
     if (form.dataset.kind === "pairwise" && !form.querySelector("input[name=choice]:checked")) {
       return "Choose an answer first: 1 for A, 2 for B" + (form.querySelector("input[value=tie]") ? ", 3 for a tie." : ".");
+    }
+    // A list shown in a random order is not a ranking until the annotator acts on it: Enter on an untouched list
+    // asks first (o keeps the shown order on purpose), as a pair asks for a choice.
+    if (form.dataset.kind === "listwise" && form.dataset.touched !== "1") {
+      return "Rank the responses first: drag them, or press a number and move it with ↑ ↓. " +
+        "If the shown order is already your ranking, press o to keep it.";
     }
     const rationale = form.elements.rationale;
     if (form.dataset.rationale === "required" && rationale && !rationale.value.trim()) {
@@ -204,11 +214,24 @@
         animation: 120,
         forceFallback: true,
         onEnd: (event) => {
+          if (event.oldIndex !== event.newIndex) touch(form);
           renumber(list);
           event.item.focus();
         },
       });
     }
+  }
+
+  function touch(form) {
+    if (!form) return;
+    form.dataset.touched = "1";
+    showError(form, "");
+  }
+
+  function keepShownOrder(form) {
+    touch(form);
+    const button = form.querySelector("[data-action=keep-order]");
+    if (button) button.setAttribute("aria-pressed", "true");
   }
 
   function renumber(list) {
@@ -245,6 +268,7 @@
     const list = li.parentElement;
     if (direction < 0 && li.previousElementSibling) list.insertBefore(li, li.previousElementSibling);
     if (direction > 0 && li.nextElementSibling) list.insertBefore(li.nextElementSibling, li);
+    touch(li.closest("form.item"));
     renumber(list);
     li.focus();
   }
@@ -252,6 +276,7 @@
   function toggleTie(li) {
     if (!li || !li.previousElementSibling) return;
     li.dataset.tied = li.dataset.tied === "1" ? "0" : "1";
+    touch(li.closest("form.item"));
     renumber(li.parentElement);
     li.focus();
   }
@@ -311,6 +336,7 @@
       return;
     }
     // listwise
+    if (key === "o") { event.preventDefault(); keepShownOrder(form); return; }
     if (/^[1-9]$/.test(key)) {
       const li = form.querySelector(`.rank-item[data-label="${key}"]`);
       if (li) { event.preventDefault(); li.focus(); }
@@ -335,6 +361,7 @@
     if (action === "keymap") { keymap.showModal(); return; }
     if (action === "guidelines") { guidelines.open = !guidelines.open; return; }
     if (action === "tie") { event.preventDefault(); toggleTie(button.closest(".rank-item")); return; }
+    if (action === "keep-order") { event.preventDefault(); keepShownOrder(button.closest("form.item")); return; }
     if (action === "submit" || action === "skip") { event.preventDefault(); submitOrSkip(action); return; }
     if (action === "undo" || action === "undo-empty") { event.preventDefault(); undo(); }
   });
