@@ -23,6 +23,7 @@ from rewards.services.base_models import (
     scrub_config,
     scrub_paths,
 )
+from rewards.services.examples import DataFilters
 from rewards.services.runs import (
     DEFAULT_JUDGE_KINDS,
     config_from,
@@ -57,7 +58,7 @@ class RunSerializer(serializers.ModelSerializer):
             "id", "name", "projects", "judge_kinds", "judge_names", "config", "status", "phase", "attempt",
             "percent", "step", "total_steps", "epoch", "loss", "accuracy", "samples_per_s", "tokens_per_s", "eta_s",
             "heartbeat_at", "started_at", "finished_at", "error", "data_stats", "dataset_fingerprint", "metrics",
-            "artifact_dir", "judge", "created_at",
+            "artifact_dir", "judge", "created_at", "data_filters",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -128,6 +129,16 @@ class RunCreateApi(APIView):
         )
         judge_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
         config = RunConfigSerializer(required=False, help_text="Training settings; omitted ones take the defaults.")
+        # Which judgments are data, as exports choose them (rewards.services.examples.DataFilters).
+        active_only = serializers.BooleanField(
+            required=False, default=True, help_text="Leave out excluded judgments (excluded by review or superseded)."
+        )
+        max_suspicion = serializers.FloatField(
+            required=False, allow_null=True, min_value=0, max_value=1, help_text="Leave out judgments suspected above."
+        )
+        suspicion_detector = serializers.CharField(
+            required=False, max_length=32, help_text="The detector max_suspicion reads (default: combined)."
+        )
 
     @extend_schema(tags=TAGS, request=InputSerializer, responses={201: RunSerializer}, operation_id="runs_create")
     def post(self, request: Request) -> Response:
@@ -149,6 +160,9 @@ class RunCreateApi(APIView):
             judge_kinds=data.get("judge_kinds") or list(DEFAULT_JUDGE_KINDS),
             judge_names=data["judge_names"],
             name=data["name"],
+            data_filters=DataFilters.from_json(
+                {key: data[key] for key in ("active_only", "max_suspicion", "suspicion_detector") if key in data}
+            ),
         )
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 

@@ -5,12 +5,14 @@ values with form errors. Review actions and flags come from the real services; t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from annotation.analysis.noise.suspicion import Suspicion
 from annotation.models import Judgment, Membership, NoiseRun
@@ -149,3 +151,24 @@ def test_the_launch_page_takes_the_filters_and_refuses_bad_values(tmp_path: Path
         response = client.post(url, fields | change)
         assert response.status_code == 400 and words in response.content.decode(), change
     assert TrainingRun.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_runs_api_takes_the_filters_and_refuses_bad_values(tmp_path: Path, tiny_model_ref: str) -> None:
+    world = _reviewed(tmp_path)
+    client = APIClient()
+    client.force_authenticate(world["user"])
+    body = {"projects": ["rev"], "config": {"base_model": tiny_model_ref, "max_length": 64}, "max_suspicion": 0.7}
+    response = client.post("/api/v1/runs/create/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["data_filters"] == {"max_suspicion": 0.7}
+    for change, field in (
+        ({"max_suspicion": 2}, "max_suspicion"),
+        ({"active_only": "perhaps"}, "active_only"),
+        ({"max_suspicion": None, "suspicion_detector": "behaviour"}, "suspicion_detector"),
+        ({"suspicion_detector": "cycles"}, "suspicion_detector"),
+    ):
+        response = client.post("/api/v1/runs/create/", body | change, format="json")
+        assert response.status_code == 400, (change, response.content)
+        assert field in json.dumps(response.json()["error"]), response.json()
+    assert TrainingRun.objects.count() == 1
