@@ -53,6 +53,23 @@ def _noise_run(w: World) -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _judgment(w: World) -> dict[str, Any]:
+    from annotation.models import Judgment
+
+    return {"judgment_id": Judgment.objects.filter(project=w.project).order_by("id").first().pk}
+
+
+def _review_action(w: World) -> dict[str, Any]:
+    """A keep on one of the world's judgments, by its researcher (undoable)."""
+    from annotation.models import Judgment, ReviewAction
+
+    judgment = Judgment.objects.filter(project=w.project).order_by("id").first()
+    action = ReviewAction.objects.create(
+        project=w.project, judgment=judgment, action="keep", user=w.users["researcher"]
+    )
+    return {"action_id": action.pk}
+
+
 DEMO: Kwargs = lambda w: {"slug": "demo"}  # noqa: E731
 
 # (url name, kwargs, method, body, format) -> expected status per caller
@@ -109,6 +126,9 @@ MATRIX: list[tuple[str, Kwargs, str, dict | None, str, dict[str, int]]] = [
     ("api:noise_run_detail", _noise_run, "get", None, "json", RESEARCHERS),
     ("api:noise_run_cancel", _noise_run, "post", None, "json", {**RESEARCHERS, "researcher": 409, "admin": 409}),
     ("api:noise_run_retry", _noise_run, "post", None, "json", {**RESEARCHERS, "researcher": 202, "admin": 202}),
+    ("api:noise_flags", DEMO, "get", None, "json", RESEARCHERS),
+    ("api:judgment_review", _judgment, "post", {}, "json", RESEARCHERS_400),  # no action: 400 after the check
+    ("api:review_action_undo", _review_action, "post", None, "json", RESEARCHERS),
     ("rewards_api:run_list", lambda w: {}, "get", None, "json", {**MEMBERS, "outsider": 200}),
     (
         "rewards_api:run_create",
