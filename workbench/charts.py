@@ -16,6 +16,7 @@ class IntervalPoint:
     high: float | None
     note: str = ""  # shown instead of the dot when the value is undefined
     marker: float | None = None  # a second value on the same row (e.g. the reference's own), drawn as a tick
+    link: str = ""  # the row links here (the comparisons behind the number)
 
 
 def interval_chart(
@@ -55,6 +56,10 @@ def interval_chart(
         )
     for index, point in enumerate(points):
         y = pad_t + row_height * index + row_height / 2
+        if index:
+            parts.append("</a>" if points[index - 1].link else "")
+        if point.link:
+            parts.append(f'<a href="{escape(point.link)}" class="chart-row"><title>{escape(point.label)}</title>')
         parts.append(
             f'<text x="{pad_l - 8}" y="{y + 4:.1f}" text-anchor="end" class="chart-label">'
             f"{escape(point.label[:28])}</text>"
@@ -76,5 +81,7 @@ def interval_chart(
             f'<text x="{width - pad_r + 6}" y="{y + 4:.1f}" class="chart-value">'
             f"{escape(value_format.format(point.value))}</text>"
         )
+    if points and points[-1].link:
+        parts.append("</a>")
     parts.append("</svg>")
     return "".join(parts)

@@ -235,26 +235,50 @@ PER_PAGE = 10
 LABEL_TEXT = {"A": "A better", "B": "B better", "T": "tie", None: "no usable verdict"}
 
 
-def disagreements(*, project: Project, judge: str, other: str, category: str = "", page: int = 1) -> DisagreementPage:
-    """The comparisons where `judge` and `other` (a judge's name, human-majority or human-loo) differ, a page at a
-    time, each with the prompt, both responses and the orderings of both sides (the humans' for a majority)."""
-    from annotation.analysis.disagreements import disagreeing_items
+def disagreements(
+    *,
+    project: Project,
+    judge: str,
+    other: str,
+    category: str = "",
+    page: int = 1,
+    show: str = "disagree",
+    generator: str = "",
+    baseline: str = "",
+) -> DisagreementPage:
+    """The comparisons behind a number, a page at a time, each with the prompt, both responses and the orderings of
+    both sides (the humans' for a majority). show="disagree": where `judge` and `other` (a judge's name,
+    human-majority or human-loo) differ; "first", "longer", "generator": the judge's verdicts behind its position
+    and length bias and a generator's rating (`analysis.disagreements.items_behind`)."""
+    from annotation.analysis.disagreements import BEHIND, disagreeing_items, items_behind
 
     names = set(judge_names(project=project))
     if judge not in names:
         raise ApplicationError(f"judge: no judge named {judge!r} in this project.", extra={"field": "judge"})
     if other not in names and other not in (HUMAN_MAJORITY, HUMAN_LOO):
         raise ApplicationError(f"other: no judge named {other!r} in this project.", extra={"field": "other"})
-    question = f"{project.pk}\0{judgments_fingerprint(project=project).text}\0{judge}\0{other}\0{category}"
+    if show != "disagree" and show not in BEHIND:
+        raise ApplicationError(f"show: one of disagree, {', '.join(BEHIND)}.", extra={"field": "show"})
+    if show == "generator" and not generator:
+        raise ApplicationError("generator: name the generator whose comparisons to show.", extra={"field": "generator"})
+    fingerprint = judgments_fingerprint(project=project).text
+    question = "\0".join([str(project.pk), fingerprint, judge, other, category, show, generator, baseline])
     key = "judge-disagreements:" + hashlib.sha256(question.encode()).hexdigest()
     found = cache.get(key)
     if found is None:
-        found = [
-            (d.item, d.judge_label, d.other_label)
-            for d in disagreeing_items(
-                judge_verdict_columns(project=project), judge=judge, other=other, category=category
+        columns = judge_verdict_columns(project=project)
+        if show == "disagree":
+            rows = disagreeing_items(columns, judge=judge, other=other, category=category)
+        else:
+            rows = items_behind(
+                columns,
+                judge=judge,
+                show=show,
+                category=category or None,
+                generator=generator or None,
+                baseline=baseline or None,
             )
-        ]
+        found = [(d.item, d.judge_label, d.other_label) for d in rows]
         cache.set(key, found, timeout=3600)
     start = (page - 1) * PER_PAGE
     shown = found[start : start + PER_PAGE]
@@ -308,7 +332,7 @@ def disagreements(*, project: Project, judge: str, other: str, category: str = "
                 prompt=comparison.prompt,
                 responses=[("A", responses[a]), ("B", responses[b])],
                 judge_label=LABEL_TEXT[judge_label],
-                other_label=LABEL_TEXT[other_label],
+                other_label=LABEL_TEXT[other_label] if other_label else "",
                 judged_by=by_comparison.get(item, []),
             )
         )

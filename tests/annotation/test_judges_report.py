@@ -165,6 +165,38 @@ def test_the_page_for_every_visitor_escapes_names_and_links_to_disagreements(ver
     assert clients["researcher"].get(link, {"judge": "nobody", "other": "human-majority"}).status_code == 400
 
 
+def test_bias_charts_and_leaderboard_link_to_the_verdicts_behind_them(verdicts: Project) -> None:
+    """Every bias-chart row and leaderboard number links to the comparisons behind it, and those lists hold exactly
+    the verdicts the number counts; the per-category table carries that category's Fleiss' κ and α."""
+    clients = _world(verdicts)
+    html = clients["researcher"].get(reverse("annotation:judges", args=["v"])).content.decode()
+    assert "show=first" in html and "show=longer" in html and "show=generator" in html
+    assert "Fleiss&#x27; κ" in html or "Fleiss' κ" in html
+    link = reverse("annotation:judges_disagreements", args=["v"])
+    llm = "<img src=x onerror=alert(1)>"
+
+    def listing(**query: str) -> str:
+        answer = clients["researcher"].get(link, {"other": "human-majority", **query})
+        assert answer.status_code == 200, answer.content[:300]
+        return answer.content.decode()
+
+    # the LLM always picks the first shown response: all 40 comparisons are behind its prefers_first of 1.0
+    first = listing(judge=llm, show="first")
+    assert "40 comparisons" in first and "chose the response shown first" in first and "<img src=x" not in first
+    # ann1 picks b, the longer response, on 30 of 40 (truth is a on every fourth)
+    assert "30 comparisons" in listing(judge="ann1", show="longer")
+    assert "40 comparisons" in listing(judge="ann1", show="generator", generator="m-long", baseline="m-short")
+    assert "20 comparisons in category c1" in listing(judge="ann1", show="generator", generator="m-long", category="c1")
+    assert clients["researcher"].get(link, {"judge": "ann1", "other": "human-majority", "show": "x"}).status_code == 400
+    no_generator = clients["researcher"].get(link, {"judge": "ann1", "other": "human-majority", "show": "generator"})
+    assert no_generator.status_code == 400
+    report = JudgeReport.objects.get(project=verdicts).report["judges_report"]
+    assert set(report["category_agreement"]) == {"c0", "c1"}
+    for part in report["category_agreement"].values():
+        assert {"matrix", "fleiss_kappa", "krippendorff_alpha"} <= set(part)
+        assert part["fleiss_kappa"]["n"] == 20
+
+
 def test_undefined_numbers_show_a_dash_with_the_reason(verdicts: Project) -> None:
     page = _world(verdicts)["researcher"].get(reverse("annotation:judges", args=["v"]))
     html = page.content.decode()
