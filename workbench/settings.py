@@ -247,6 +247,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "imports", "description": "Upload files of prompts, responses and judgments."},
         {"name": "exports", "description": "TRL pairs, lists and raw judgments as files."},
         {"name": "training", "description": "Reward-model training runs: launch, watch, cancel, restart."},
+        {"name": "noise", "description": "Noisy-label detector runs: launch, watch, cancel, retry."},
         {"name": "review", "description": "Noisy labels: flagged judgments, review actions and their undo."},
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -256,6 +257,8 @@ SPECTACULAR_SETTINGS = {
         "JudgeKindEnum": "annotation.models.Judge.Kind",
         "ExternalJudgeKindEnum": "annotation.apis.judgments.EXTERNAL_KIND_CHOICES",
         "MessageRoleEnum": "annotation.messages.ROLES",
+        # Training runs and noise runs share these statuses.
+        "RunStatusEnum": "annotation.models.NoiseRun.Status",
         "LabelFlagStatusEnum": "annotation.models.LabelFlag.Status",
         "ReviewActionEnum": "annotation.models.ReviewAction.Action",
     },

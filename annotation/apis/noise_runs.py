@@ -39,7 +39,7 @@ class _Strict(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ProgressSerializer(serializers.Serializer):
+class NoiseRunProgressSerializer(serializers.Serializer):
     done = serializers.IntegerField(help_text="Steps finished: each detector asked for, then the combined score.")
     total = serializers.IntegerField()
     percent = serializers.IntegerField()
@@ -66,7 +66,7 @@ class NoiseRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     heartbeat_at = serializers.DateTimeField(allow_null=True, help_text="The worker's last sign of life.")
 
-    @extend_schema_field(ProgressSerializer)
+    @extend_schema_field(NoiseRunProgressSerializer)
     def get_progress(self, run: NoiseRun) -> dict[str, int]:
         progress = noise_run_progress(run=run)
         return {"done": progress.done, "total": progress.total, "percent": progress.percent}
