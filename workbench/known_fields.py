@@ -13,6 +13,7 @@ imported, so this must not import the views (nor drf-spectacular, which imports 
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +35,14 @@ def input_serializer_of(view: Any) -> serializers.BaseSerializer | None:
     serializer_class = getattr(view, "InputSerializer", None)
     if serializer_class is None and callable(getattr(view, "get_serializer_class", None)):
         serializer_class = view.get_serializer_class()  # a generic create/update view
-    return serializer_class() if serializer_class is not None else None
+    if serializer_class is None:
+        return None
+    try:
+        return serializer_class()
+    except TypeError:
+        # An __init__ that needs arguments (a project, say): a plain serializer with the same declared fields.
+        declared = copy.deepcopy(getattr(serializer_class, "_declared_fields", {}))
+        return type(serializer_class.__name__, (serializers.Serializer,), declared)()
 
 
 def _unknown_message(key: str, known: list[str]) -> str:

@@ -207,3 +207,26 @@ def test_a_multipart_upload_with_an_unknown_field_writes_nothing(world: World) -
     )
     assert response.status_code == 400 and "Did you mean 'judge'?" in response.json()["error"]["details"]["judeg"][0]
     assert ImportJob.objects.count() == before
+
+
+def test_a_serializer_that_needs_arguments_is_still_read_for_its_fields() -> None:
+    from rest_framework import serializers
+
+    from workbench.exceptions import ApplicationError
+    from workbench.known_fields import input_serializer_of, refuse_unknown_fields
+
+    class NeedsProject(serializers.Serializer):
+        label = serializers.CharField()
+
+        def __init__(self, *args: Any, project: object, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+    class View:
+        InputSerializer = NeedsProject
+
+    serializer = input_serializer_of(View())
+    refuse_unknown_fields({"label": "ok"}, serializer)
+    with pytest.raises(ApplicationError) as refused:
+        refuse_unknown_fields({"label": "ok", "lable": "x"}, serializer)
+    assert list(refused.value.extra) == ["lable"] and len(refused.value.extra["lable"]) == 1
+    assert "Did you mean 'label'?" in refused.value.extra["lable"][0]
