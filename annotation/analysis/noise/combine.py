@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from annotation.analysis.noise.suspicion import Suspicion
 
@@ -50,36 +49,27 @@ def combine(flags: Mapping[str, Sequence[Suspicion]]) -> list[Suspicion]:
         detector_codes.append(np.full(len(items), d))
     if not ids:
         return []
-    frame = pd.DataFrame(
-        {
-            "j": np.concatenate(ids),
-            "s": np.concatenate(scores),
-            "f": np.concatenate(family_codes),
-            "d": np.concatenate(detector_codes),
-        }
-    )
+    j, score = np.concatenate(ids), np.concatenate(scores)
+    family, detector = np.concatenate(family_codes), np.concatenate(detector_codes)
     # The strongest detector per (judgment, family), then the noisy-OR across families.
-    best = frame.sort_values("s", ascending=False, kind="stable").drop_duplicates(["j", "f"])
-    best = best.sort_values(["j", "s"], ascending=[True, False], kind="stable")
-    best["log_keep"] = np.log1p(-np.minimum(best["s"].to_numpy(), 1 - 1e-12))
-    combined = 1.0 - np.exp(best.groupby("j", sort=False)["log_keep"].sum())
-    best = best[best["s"] > 0]  # a zero adds nothing to the score and nothing to say
-    judgment = best["j"].to_numpy()
-    name_of = np.array(names, dtype=object)[best["d"].to_numpy()].tolist()
-    value_of = np.round(best["s"].to_numpy(), 4).tolist()
-    pieces = [f"{name} {value:.2f}" for name, value in zip(name_of, value_of, strict=True)]
-    starts = np.flatnonzero(np.r_[True, judgment[1:] != judgment[:-1]]).tolist() if len(judgment) else []
-    ends = [*starts[1:], len(judgment)]
-    explained = {int(judgment[a]): (a, b) for a, b in zip(starts, ends, strict=True)}
-    out: list[Suspicion] = []
-    for judgment_id, total in zip(combined.index.tolist(), np.round(combined.to_numpy(), 4).tolist(), strict=True):
-        a, b = explained.get(judgment_id, (0, 0))
-        out.append(
-            Suspicion(
-                judgment_id,
-                min(max(total, 0.0), 1.0),
-                " + ".join(pieces[a:b]) or "no detector found anything",
-                dict(zip(name_of[a:b], value_of[a:b], strict=True)),
-            )
-        )
-    return out
+    order = np.lexsort([-score, family, j])
+    j, score, family, detector = j[order], score[order], family[order], detector[order]
+    first = np.r_[True, (j[1:] != j[:-1]) | (family[1:] != family[:-1])]
+    j, score, detector = j[first], score[first], detector[first]
+    judgments, start = np.unique(j, return_index=True)
+    group = np.repeat(np.arange(len(judgments)), np.diff(np.r_[start, len(j)]))
+    log_keep = np.bincount(group, weights=np.log1p(-np.minimum(score, 1 - 1e-12)), minlength=len(judgments))
+    combined = np.round(np.clip(-np.expm1(log_keep), 0.0, 1.0), 4).tolist()
+    # Reasons and details: one pass per piece (a judgment has at most one per family), no per-judgment slicing.
+    reasons: list[list[str]] = [[] for _ in judgments]
+    details: list[dict[str, float]] = [{} for _ in judgments]
+    shown = np.flatnonzero(score > 0)
+    shown = shown[np.lexsort([-score[shown], group[shown]])]
+    values = np.round(score[shown], 4).tolist()
+    for g, d, value in zip(group[shown].tolist(), detector[shown].tolist(), values, strict=True):
+        reasons[g].append(f"{names[d]} {value:.2f}")
+        details[g][names[d]] = value
+    return [
+        Suspicion(judgment_id, total, " + ".join(parts) or "no detector found anything", detail)
+        for judgment_id, total, parts, detail in zip(judgments.tolist(), combined, reasons, details, strict=True)
+    ]

@@ -3,7 +3,8 @@
 `cycle`: the judge's strict verdicts on one prompt's responses as a directed graph (winner -> loser). A verdict lies
 on a cycle (a > b > c > a) exactly when both ends sit in one strongly connected component, and at least as many
 verdicts of that component are wrong as a best linear order leaves pointing backwards. Each verdict in it gets that
-share (backward / verdicts in the component): a lone 3-cycle gives each of its three verdicts 1/3.
+share (backward / verdicts in the component): a lone 3-cycle gives each of its three verdicts 1/3. The order is by
+net wins inside the component, exact for a lone cycle and an over-estimate for tangled ones.
 
 `order_flip`: the same judge on the same task shown in different orders (different `order_key`, or for humans a
 different shown side) gave different outcomes; a verdict gets the share of the judge's verdicts on that task that
@@ -66,7 +67,7 @@ def cycles(records: NoiseInput) -> list[Suspicion]:
         wrong = np.round(score[rows] * edges[rows]).astype(np.int64).tolist()
         reasons = [
             f"in a preference cycle of this judge on one prompt ({r} responses, {e} verdicts); "
-            f"at least {w} of them must be wrong"
+            f"about {w} of them must be wrong"
             for r, e, w in zip(sizes, n_edges, wrong, strict=True)
         ]
         return reasons, [{"responses": r, "verdicts": e} for r, e in zip(sizes, n_edges, strict=True)]
