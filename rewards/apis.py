@@ -26,6 +26,7 @@ from rewards.services.base_models import (
 from rewards.services.examples import DataFilters
 from rewards.services.runs import (
     DEFAULT_JUDGE_KINDS,
+    LAUNCH_DEFAULTS,
     config_from,
     training_run_cancel,
     training_run_create,
@@ -106,13 +107,8 @@ class RunConfigSerializer(serializers.Serializer):
     max_steps = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
 
-# What a run launched with no settings trains with: the API's defaults are the launch page's.
-RUN_DEFAULTS: dict[str, Any] = {
-    "base_model": DEFAULT_BASE_MODEL, "loss": "bradley_terry", "epochs": 1.0, "batch_size": 16, "max_length": 256,
-    "learning_rate": 5e-5, "truncation_side": "left", "warmup_ratio": 0.0, "weight_decay": 0.0, "grad_accum": 1,
-    "seed": 0, "epsilon": None, "lora": False, "precision": "auto", "list_pairs": "together", "eval_fraction": 0.1,
-    "max_steps": None,
-}  # fmt: skip
+# What a run launched with no settings trains with: the API's defaults are the launch page's (LAUNCH_DEFAULTS).
+RUN_DEFAULTS: dict[str, Any] = {"base_model": DEFAULT_BASE_MODEL, **LAUNCH_DEFAULTS}
 
 
 class RunCreateApi(APIView):

@@ -12,6 +12,7 @@ from rewards.services.base_models import (
     base_model_resolve,
 )
 from rewards.services.examples import DataFilters
+from rewards.services.runs import LAUNCH_DEFAULTS as DEFAULTS
 from rewards.training import LOSS_NAMES
 from workbench.exceptions import ApplicationError
 
@@ -38,7 +39,9 @@ class TrainingRunForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Active judgments of these judges are the training data.",
     )
-    loss = forms.ChoiceField(choices=[(name, LOSS_LABELS.get(name, name)) for name in LOSS_NAMES])
+    loss = forms.ChoiceField(
+        choices=[(name, LOSS_LABELS.get(name, name)) for name in LOSS_NAMES], initial=DEFAULTS["loss"]
+    )
     # A reference from the picker (shipped:..., cache:..., run:...), rendered by the template as a table of choices.
     base_model = forms.CharField(required=False, max_length=300, widget=forms.RadioSelect)
     hub_model = forms.CharField(
@@ -48,30 +51,36 @@ class TrainingRunForm(forms.Form):
         help_text="e.g. sentence-transformers/all-MiniLM-L12-v2. Loaded from this host's Hugging Face cache only: "
         "the server never downloads, so download it on the host first.",
     )
-    epochs = forms.FloatField(min_value=0.01, max_value=100, initial=1)
-    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=16)
-    max_length = forms.IntegerField(min_value=16, max_value=32768, initial=256)
-    learning_rate = forms.FloatField(min_value=1e-8, max_value=1, initial=5e-5)
+    epochs = forms.FloatField(min_value=0.01, max_value=100, initial=DEFAULTS["epochs"])
+    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=DEFAULTS["batch_size"])
+    max_length = forms.IntegerField(min_value=16, max_value=32768, initial=DEFAULTS["max_length"])
+    learning_rate = forms.FloatField(min_value=1e-8, max_value=1, initial=DEFAULTS["learning_rate"])
     truncation_side = forms.ChoiceField(
-        choices=[("left", "left (keep the latest turns)"), ("right", "right")], initial="left"
+        choices=[("left", "left (keep the latest turns)"), ("right", "right")], initial=DEFAULTS["truncation_side"]
     )
-    warmup_ratio = forms.FloatField(min_value=0, max_value=1, initial=0)
-    weight_decay = forms.FloatField(min_value=0, max_value=1, initial=0)
-    grad_accum = forms.IntegerField(label="Gradient accumulation", min_value=1, max_value=1024, initial=1)
-    seed = forms.IntegerField(min_value=0, initial=0)
+    warmup_ratio = forms.FloatField(min_value=0, max_value=1, initial=DEFAULTS["warmup_ratio"])
+    weight_decay = forms.FloatField(min_value=0, max_value=1, initial=DEFAULTS["weight_decay"])
+    grad_accum = forms.IntegerField(
+        label="Gradient accumulation", min_value=1, max_value=1024, initial=DEFAULTS["grad_accum"]
+    )
+    seed = forms.IntegerField(min_value=0, initial=DEFAULTS["seed"])
     epsilon = forms.FloatField(
         required=False, min_value=0, max_value=0.49, help_text="Noise-robust losses: empty = estimate from overlap."
     )
-    lora = forms.BooleanField(required=False, label="LoRA (peft)")
+    lora = forms.BooleanField(required=False, label="LoRA (peft)", initial=DEFAULTS["lora"])
     list_pairs = forms.ChoiceField(
         required=False,  # scripts that post the form without it get the default
         label="Lists, with a pairwise loss",
         choices=[("together", "a list's pairs in one step (faster)"), ("shuffled", "each pair on its own, shuffled")],
-        initial="together",
+        initial=DEFAULTS["list_pairs"],
         help_text="Shuffled is TRL's recipe for lists: each reply is encoded K - 1 times an epoch, about half as fast.",
     )
-    precision = forms.ChoiceField(choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")])
-    eval_fraction = forms.FloatField(label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=0.1)
+    precision = forms.ChoiceField(
+        choices=[("auto", "auto (bf16 on GPU)"), ("fp32", "fp32"), ("bf16", "bf16")], initial=DEFAULTS["precision"]
+    )
+    eval_fraction = forms.FloatField(
+        label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=DEFAULTS["eval_fraction"]
+    )
     # Which judgments are data beyond projects and judges: rewards.services.examples.DataFilters, as exports have.
     active_only = forms.BooleanField(
         required=False,

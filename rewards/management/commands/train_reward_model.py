@@ -20,6 +20,7 @@ from annotation.models import Project
 from rewards.models import JobStatus
 from rewards.services.base_models import ALLOWED_FORMS, DEFAULT_BASE_MODEL
 from rewards.services.execution import training_run_execute
+from rewards.services.runs import LAUNCH_DEFAULTS as DEFAULTS
 from rewards.services.runs import config_from, training_run_create
 from rewards.training import FIELD_CHOICES
 from workbench.exceptions import ApplicationError
@@ -40,18 +41,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", default=None, help="launch as this user: their access is checked (needed for run:<id>)"
         )
-        parser.add_argument("--loss", default="bradley_terry", choices=FIELD_CHOICES["loss"])
-        parser.add_argument("--epochs", type=float, default=1.0)
-        parser.add_argument("--max-length", type=int, default=256)
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--lr", type=float, default=5e-5)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--eval-fraction", type=float, default=0.1)
+        parser.add_argument("--loss", default=DEFAULTS["loss"], choices=FIELD_CHOICES["loss"])
+        parser.add_argument("--epochs", type=float, default=DEFAULTS["epochs"])
+        parser.add_argument("--max-length", type=int, default=DEFAULTS["max_length"])
+        parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+        parser.add_argument("--lr", type=float, default=DEFAULTS["learning_rate"])
+        parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+        parser.add_argument("--eval-fraction", type=float, default=DEFAULTS["eval_fraction"])
         parser.add_argument("--max-steps", type=int, default=None)
         parser.add_argument("--truncation-side", default="left", choices=FIELD_CHOICES["truncation_side"])
-        parser.add_argument("--warmup-ratio", type=float, default=0.0)
-        parser.add_argument("--weight-decay", type=float, default=0.0)
-        parser.add_argument("--grad-accum", type=int, default=1)
+        parser.add_argument("--warmup-ratio", type=float, default=DEFAULTS["warmup_ratio"])
+        parser.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+        parser.add_argument("--grad-accum", type=int, default=DEFAULTS["grad_accum"])
         parser.add_argument("--epsilon", type=float, default=None, help="noise-robust losses: flip rate / smoothing")
         parser.add_argument("--lora", action="store_true")
         parser.add_argument("--precision", default="auto", choices=FIELD_CHOICES["precision"])
