@@ -274,7 +274,8 @@ def confident_learning(result: CrossfitResult) -> ConfidentLearningResult:
         )
     pred_probs = np.clip(np.column_stack([first, 1.0 - first]), 1e-6, 1 - 1e-6)
     pred_probs /= pred_probs.sum(axis=1, keepdims=True)
-    issues = find_label_issues(labels, pred_probs)
+    # n_jobs=1: cleanlab's multiprocessing cannot start from a prefork Celery worker (a daemonic process).
+    issues = find_label_issues(labels, pred_probs, n_jobs=1)
     joint = estimate_joint(labels, pred_probs)
     flags: dict[str, bool] = {}
     for pair, issue in zip(pairs, issues, strict=True):
