@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -68,6 +68,22 @@ class VerdictTable:
             prompts=tuple(self.prompts[i] for i in kept_prompts),
             prompt=prompt.astype(np.int64),
             **{name: getattr(self, name)[keep] for name in _ROW_COLUMNS},
+        )
+
+    def with_pool(self, members: Sequence[str], name: str) -> VerdictTable:
+        """The table plus a judge `name` whose verdicts are every verdict of `members` (e.g. all human annotators
+        pooled into one leaderboard, as MT-Bench pools its expert votes); unchanged when no member has verdicts."""
+        codes = [self.judges.index(m) for m in members if m in self.judges]
+        rows = np.isin(self.judge, codes)
+        if not rows.any() or name in self.judges:
+            return self
+        pooled = {column: getattr(self, column)[rows] for column in _ROW_COLUMNS}
+        pooled["judge"] = np.full(int(rows.sum()), len(self.judges), dtype=np.int64)
+        return dataclasses.replace(
+            self,
+            judges=(*self.judges, name),
+            prompt=np.concatenate([self.prompt, self.prompt[rows]]),
+            **{column: np.concatenate([getattr(self, column), pooled[column]]) for column in _ROW_COLUMNS},  # type: ignore[arg-type]
         )
 
     def for_category(self, category: str | None) -> VerdictTable:

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.analysis.generators import generator_report, generator_reports_by_category
-from annotation.analysis.verdict_table import VerdictTable
 from annotation.analysis.judges import judges_report
 from annotation.analysis.lists import lists_report
+from annotation.analysis.verdict_table import VerdictTable
 from annotation.analysis.verdicts import HUMAN_LOO, HUMAN_MAJORITY
 from annotation.models import Judge, JudgeReport, Project
 from annotation.selectors.judges import judge_list_verdicts, judge_names, judge_verdict_columns, judgments_fingerprint
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 # Projects with at most this many judgments are compared inside the request; larger ones on a worker.
 INLINE_MAX_JUDGMENTS_DEFAULT = 50_000
 STALLED_AFTER_S = 120
+HUMAN_POOL = "humans (pooled)"  # the humans' leaderboard under a human-majority reference
 MIN_CATEGORY_COMPARISONS = 100
 Progress = Callable[[str], None]
 FIELDS = ("reference", "baseline_generator", "category", "kinds", "generators", "humans")
@@ -160,7 +161,14 @@ def judges_report_compute(
         # Without a chosen baseline, win rates are against the generator in the most comparisons (AlpacaEval's
         # fixed-baseline layout); the report says which.
         baseline = request.baseline_generator or generator_counts.most_common(1)[0][0]
-        reference = request.reference if request.reference not in (HUMAN_MAJORITY, HUMAN_LOO) else None
+        reference: str | None = request.reference
+        if request.reference in (HUMAN_MAJORITY, HUMAN_LOO):
+            # A majority is per comparison, not a leaderboard: the humans' leaderboard pools all their votes (as
+            # MT-Bench pools its experts'), and judges' leaderboards and self-preference are compared with it.
+            kinds = zip(verdicts.judges, verdicts.kinds, strict=True)
+            members = humans if humans is not None else [name for name, kind in kinds if kind == "human"]
+            table = table.with_pool(sorted(members), HUMAN_POOL)
+            reference = HUMAN_POOL if HUMAN_POOL in table.judges else None
         options = {"baseline": baseline, "reference": reference}
         data["generators"] = generator_report(table, category=request.category or None, **options).to_dict()
         data["generators"]["baseline_chosen"] = not request.baseline_generator

@@ -190,7 +190,13 @@ def test_bias_charts_and_leaderboard_link_to_the_verdicts_behind_them(verdicts: 
     assert clients["researcher"].get(link, {"judge": "ann1", "other": "human-majority", "show": "x"}).status_code == 400
     no_generator = clients["researcher"].get(link, {"judge": "ann1", "other": "human-majority", "show": "generator"})
     assert no_generator.status_code == 400
-    report = JudgeReport.objects.get(project=verdicts).report["judges_report"]
+    data = JudgeReport.objects.get(project=verdicts).report
+    # under a human-majority reference the humans' votes, pooled, are the leaderboard the judges are compared with
+    assert data["generators"]["reference"] == "humans (pooled)"
+    against = data["generators"]["judges"][llm]["agreement_with_reference"]
+    assert against["generators"] == 2 and "spearman_interval" in against
+    assert "Leaderboard agreement with humans (pooled)" in html
+    report = data["judges_report"]
     assert set(report["category_agreement"]) == {"c0", "c1"}
     for part in report["category_agreement"].values():
         assert {"matrix", "fleiss_kappa", "krippendorff_alpha"} <= set(part)

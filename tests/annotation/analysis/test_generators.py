@@ -356,3 +356,15 @@ def test_mtbench_leaderboards_under_gpt4_and_humans(shared_data: Path) -> None:
     rates = report.win_rates["gpt-4-pair"].rates
     assert [round(rates[m].value, 1) for m in MTBENCH_ORDER if m != "gpt-3.5-turbo"] == [80.9, 66.7, 34.4, 13.7, 5.6]
     assert report.gaps["gpt-4-pair"]["gpt-4"].interval[0] > 0  # GPT-4 as a judge favours GPT-4 over the experts
+
+
+def test_a_pool_is_one_more_judge_with_every_members_verdict() -> None:
+    table = VerdictTable.from_verdicts(random_verdicts(3, n=200, judges=("h1", "h2", "llm")))
+    pooled = table.with_pool(["h1", "h2"], "humans")
+    assert pooled.judges == (*table.judges, "humans")
+    members = np.isin(table.judge, [table.judges.index("h1"), table.judges.index("h2")])
+    mine = pooled.judge == len(table.judges)
+    assert mine.sum() == members.sum()
+    assert np.array_equal(pooled.generator_a[mine], table.generator_a[members])
+    assert np.array_equal(pooled.outcome[mine], table.outcome[members], equal_nan=True)
+    assert table.with_pool(["nobody"], "humans") is table
