@@ -25,6 +25,12 @@ class ImportUploadForm(forms.Form):
     conversations = forms.FileField(
         required=False, help_text="MT-Bench only: the conversations file (conversations.jsonl.gz)."
     )
+    as_pairs = forms.BooleanField(
+        required=False,
+        label="Import lists as their pairs",
+        help_text="Each ranking of 3 or more responses becomes one pairwise judgment per pair of them (for a "
+        "pairwise project). Without it, lists are refused by a pairwise project.",
+    )
 
 
 def free_slug(name: str) -> str:
