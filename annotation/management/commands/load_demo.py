@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 
 from annotation.models import Membership, Project
 from annotation.services.imports import import_file
-from annotation.services.projects import membership_set, project_create
+from annotation.services.projects import membership_set, project_create, project_update
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo_data"
 
@@ -41,7 +41,7 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "slug": "demo-oasst",
         "name": "OpenAssistant rankings (demo)",
         "kind": "listwise",
-        "list_size": 4,
+        "list_size": 9,  # the trees' sibling groups hold 3 to 9 ranked replies
         "description": "30 OpenAssistant conversation trees; each group of ranked sibling replies is one listwise "
         "judgment.",
         "source": "OpenAssistant Conversations (Apache-2.0), Köpf et al. 2023. demo_data/oasst/",
@@ -111,6 +111,9 @@ class Command(BaseCommand):
             project = Project.objects.filter(slug=spec["slug"]).first()
             if project is None:
                 project = project_create(**spec)
+            elif project.list_size < spec.get("list_size", 2):
+                # Demo projects made before imports checked list sizes were set too small for their own files.
+                project = project_update(project=project, list_size=spec["list_size"])
             membership_set(project=project, user=users["researcher"], role=Membership.Role.RESEARCHER)
             membership_set(project=project, user=users["annotator"], role=Membership.Role.ANNOTATOR)
             for relative, import_options in files:
