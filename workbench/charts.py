@@ -59,7 +59,11 @@ def interval_chart(
         if index:
             parts.append("</a>" if points[index - 1].link else "")
         if point.link:
-            parts.append(f'<a href="{escape(point.link)}" class="chart-row"><title>{escape(point.label)}</title>')
+            parts.append(
+                f'<a href="{escape(point.link)}" class="chart-row"><title>{escape(point.label)}</title>'
+                f'<rect x="0" y="{y - row_height / 2:.1f}" width="{width}" height="{row_height}" class="chart-hit" '
+                'fill="transparent"/>'
+            )
         parts.append(
             f'<text x="{pad_l - 8}" y="{y + 4:.1f}" text-anchor="end" class="chart-label">'
             f"{escape(point.label[:28])}</text>"

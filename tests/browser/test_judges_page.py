@@ -71,3 +71,19 @@ def test_a_researcher_compares_judges_and_reads_the_disagreements(
     assert page.dialogs == []  # type: ignore[attr-defined]
     page.screenshot(path=str(artifacts_dir / "judges-disagreements.png"), full_page=False)
     shutil.copy(artifacts_dir / "judges-disagreements.png", SCREENSHOTS / "judges-disagreements.png")
+
+    # A bias chart's row opens the verdicts behind it; a leaderboard rating opens the battles behind it.
+    page.goto(f"{live_server.url}/projects/pandalm/judges/")
+    page.locator("section.bias-charts figure").first.locator("a.chart-row").first.click()
+    page.wait_for_selector("h1:has-text('chose the response shown first')")
+    assert page.locator("article.disagreement").count() >= 1
+    page.screenshot(path=str(artifacts_dir / "judges-behind-first.png"), full_page=False)
+    page.goto(f"{live_server.url}/projects/pandalm/judges/")
+    page.locator("table.leaderboard tbody tr").first.locator("td a").first.click()
+    page.wait_for_selector("h1:has-text('verdicts on')")
+    assert page.locator("article.disagreement").count() >= 1
+    page.goto(f"{live_server.url}/projects/pandalm/judges/")
+    agreement = page.locator("table.leaderboard-agreement")
+    assert agreement.locator("tbody tr").count() >= 5  # every judge against the pooled humans
+    page.locator("section:has(table.leaderboard)").screenshot(path=str(SCREENSHOTS / "judges-generators.png"))
+    assert page.dialogs == []  # type: ignore[attr-defined]
