@@ -56,6 +56,48 @@ def synthetic_both_orders(items: list[dict]) -> list[dict]:
     return rows
 
 
+def planted_noise(items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """PandaLM's three annotators with PLANTED noise, for the Noisy labels demo (generic verdicts format), and the list
+    of what was planted: 20% of annotator2's decisive labels flipped, and a fourth, synthetic annotator
+    ("fast-clicker") who picks whichever response was shown first in about two seconds. Every judgment gets a shown
+    order and a time (the three annotators take a log-normal ~25 s); seeded."""
+    import math
+    import random
+
+    rng = random.Random(20261208)
+    rows, planted = [], []
+    for item in items:
+        if not all(isinstance(item[key], str) for key in ("response1", "response2")):
+            continue
+        instruction, extra = item["instruction"], item.get("input") or ""
+        models = (item.get("cmp_key") or "_").split("_", 1)
+        base = {
+            "prompt": f"{instruction}\n\n{extra}" if extra.strip() else instruction,
+            "prompt_id": str(item["idx"]),
+            "category": item.get("motivation_app") or "",
+            "responses": [
+                {"id": "response1", "text": item["response1"], "generator": models[0]},
+                {"id": "response2", "text": item["response2"], "generator": models[-1]},
+            ],
+            "judge_kind": "human",
+        }
+        for judge in ("annotator1", "annotator2", "annotator3", "fast-clicker"):
+            shown = ["response1", "response2"] if rng.random() < 0.5 else ["response2", "response1"]
+            if judge == "fast-clicker":
+                winner, seconds = shown[0], rng.uniform(1.0, 3.0)
+                planted.append({"prompt_id": base["prompt_id"], "judge": judge, "why": "picks the first shown, fast"})
+            else:
+                winner = {0: "tie", 1: "response1", 2: "response2"}[item[judge]]
+                seconds = math.exp(rng.gauss(math.log(25), 0.5))
+                if judge == "annotator2" and winner != "tie" and rng.random() < 0.2:
+                    winner = "response2" if winner == "response1" else "response1"
+                    planted.append({"prompt_id": base["prompt_id"], "judge": judge, "why": "label flipped"})
+            rows.append(
+                base | {"judge": judge, "winner": winner, "shown_order": shown, "latency_ms": round(1000 * seconds)}
+            )
+    return rows, planted
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     # Pairwise: HH-RLHF harmless-base test, first 300 pairs.
@@ -82,6 +124,13 @@ def main() -> None:
     shutil.copy(SHARED / "pandalm/LICENSE", OUT / "pandalm/LICENSE")
     items = json.loads((SHARED / "pandalm" / "testset-v1.json").read_text())[:200]
     write_jsonl_gz(OUT / "pandalm/synthetic-judge-both-orders.first200.jsonl.gz", synthetic_both_orders(items))
+
+    # Planted noise for the Noisy labels page: PandaLM's annotators, one with flipped labels, plus a fast clicker.
+    (OUT / "noisy").mkdir(exist_ok=True)
+    rows, planted = planted_noise(items)
+    write_jsonl_gz(OUT / "noisy/pandalm-planted-noise.first200.jsonl.gz", rows)
+    (OUT / "noisy/planted.json").write_text(json.dumps(planted, indent=0) + "\n")
+    shutil.copy(SHARED / "pandalm/LICENSE", OUT / "noisy/LICENSE")
 
     # Multi-annotator with an LLM judge: MT-Bench, the first 10 questions.
     (OUT / "mtbench").mkdir(exist_ok=True)
