@@ -167,7 +167,7 @@ def export_retry(*, job: ExportJob) -> ExportJob:
         raise ApplicationError("Only a failed or stalled export can be retried.")
     if stalled:  # only a certainly dead run: a slow one would run twice and its last write would land on this row
         last = job.heartbeat_at or job.started_at
-        liveness = job_liveness(task_name="annotation.tasks.export_job_run_task", job_id=job.pk, last_sign_of_life=last)
+        liveness = job_liveness(task_name="annotation.export_job_run", job_id=job.pk, last_sign_of_life=last)
         if not liveness.dead:
             raise Conflict(f"This export has stopped reporting progress but may not be dead. {liveness.reason}")
     job.status = ExportJob.Status.QUEUED
