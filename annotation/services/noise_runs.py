@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from annotation.analysis.noise.records import NoiseInput
 from annotation.analysis.noise.suspicion import Suspicion
 from annotation.models import Judgment, LabelFlag, Membership, NoiseRun, Project
 from annotation.services.label_flags import label_flags_replace
@@ -341,7 +342,7 @@ def _execute(run: NoiseRun, heartbeat: _Heartbeat) -> None:
 
         app.send_task(CROSSFIT_TASK, args=[run.pk], queue="gpu")
         return
-    noise_run_finish(run=run, computed=computed)
+    noise_run_finish(run=run, computed=computed, records=records)
 
 
 def _mine_or_gone(run: NoiseRun) -> None:
@@ -363,7 +364,9 @@ def _current_flags(project: Project, skip: Iterable[str]) -> dict[str, list[Susp
     return out
 
 
-def noise_run_finish(*, run: NoiseRun, computed: dict[str, list[Suspicion]] | None = None) -> NoiseRun:
+def noise_run_finish(
+    *, run: NoiseRun, computed: dict[str, list[Suspicion]] | None = None, records: NoiseInput | None = None
+) -> NoiseRun:
     """Combine every detector's current flags on the project into the "combined" flags, fill the report and mark
     the run succeeded. Called by `annotation.noise_run`, or by the reward-model task once it has written its flags.
     `computed`: flags this process already holds (they are not read back). A run no longer running is left alone;
@@ -384,6 +387,14 @@ def noise_run_finish(*, run: NoiseRun, computed: dict[str, list[Suspicion]] | No
     combined = detect.combine(flags) if flags else []
     report["flags"][COMBINED] = label_flags_replace(run=run, detector=COMBINED, suspicions=combined)
     report["seconds"][COMBINED] = round(time.monotonic() - began, 3)
+    # The page's annotator table (reliability, MACE, NoisyBT, speed, flag rate) is computed once per run, here.
+    began = time.monotonic()
+    if records is None:
+        from annotation.selectors.noise_input import noise_input_for_project
+
+        records = noise_input_for_project(project=run.project)
+    report["annotators"] = detect.annotator_table(records, {**flags, COMBINED: combined}) if len(records) else []
+    report["seconds"]["annotators"] = round(time.monotonic() - began, 3)
     report["detectors"] = {
         name: {
             "flags": len(items),
