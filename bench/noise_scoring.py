@@ -5,9 +5,10 @@ judge on every comparison), no database.
 
 Data (`annotation/analysis/noise/synthetic.py`, seed 0): prompts of three responses with a hidden true order, each
 pair a comparison; 16 judges right with probability 0.75-0.90, one random spammer (0.5), one that always picks the
-first-shown side, one that takes a tenth of the others' time, one at 0.6. Times each detector through `detect`
-(one call per detector, so the crowd-kit fit is counted in each of the two consensus detectors), then `combine`
-over all of them, then `annotator_table` (adds MACE and NoisyBT); reports the combined suspicion's AUROC against the
+first-shown side, one that takes a tenth of the others' time, one at 0.6. Times each detector through `detect`,
+one call per detector on one `NoiseInput` as the noise run does (the crowd-kit one-coin fit is made by the first
+consensus detector and reused by the second), then `combine` over all of them, then `annotator_table` (adds MACE
+and NoisyBT); reports the combined suspicion's AUROC against the
 known wrong labels as a sanity check. Results go to docs/benchmarks.md between `<!-- bench:noise_scoring -->`
 markers; the rest of the file is kept.
 """
@@ -92,8 +93,9 @@ def main() -> None:
 - Data: {len(records):,} pairwise judgments, 20 judges x {args.comparisons:,} comparisons (every judge on every
   comparison), prompts of three responses; 16 judges right 75-90% of the time, a random spammer, one always picking
   the first-shown side, one ten times faster than the rest, one at 60%; built in {build_s:.1f} s (not counted).
-- Each detector is timed alone through `detect` (the two consensus detectors each include their crowd-kit one-coin
-  Dawid-Skene fit). Target (issue 15): every detector but the reward model, plus combine, under {TARGET_S:.0f} s.
+- Each detector is timed alone through `detect`, one call each on one `NoiseInput` as the noise run calls them: the
+  crowd-kit one-coin Dawid-Skene fit is counted in `other_judges` and reused by `crowdlab`.
+  Target (issue 15): every detector but the reward model, plus combine, under {TARGET_S:.0f} s.
 - Sanity: AUROC of the combined suspicion against the {int(wrong.sum()):,} wrong labels: {auroc:.3f}.
 - Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/noise_scoring.py`
 """

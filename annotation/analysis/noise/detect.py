@@ -12,7 +12,7 @@ import pandas as pd
 from annotation.analysis.noise import behaviour, inconsistency, other_judges
 from annotation.analysis.noise.combine import COMBINED, FAMILIES, combine
 from annotation.analysis.noise.records import NoiseInput
-from annotation.analysis.noise.reliability import mace_spamming, noisy_bt, one_coin, task_votes
+from annotation.analysis.noise.reliability import fitted, mace_spamming, noisy_bt
 from annotation.analysis.noise.suspicion import Suspicion
 
 __all__ = ["COMBINED", "DETECTORS", "FAMILIES", "FLAG_THRESHOLD", "annotator_table", "combine", "detect"]
@@ -41,8 +41,7 @@ def detect(
     if not len(records):
         return {name: [] for name in detectors}
     if "other_judges" in detectors or "crowdlab" in detectors:
-        votes = task_votes(records)
-        reliability = one_coin(records, votes)
+        votes, reliability = fitted(records)
         if "other_judges" in detectors:
             out["other_judges"] = other_judges.other_judges(records, votes, reliability)
         if "crowdlab" in detectors:
@@ -67,8 +66,8 @@ def annotator_table(records: NoiseInput, flags: Mapping[str, Sequence[Suspicion]
     human = records.judge_is_human
     if not human.any():
         return []
-    votes = task_votes(records)
-    skill = one_coin(records, votes).skill
+    votes, reliability = fitted(records)
+    skill = reliability.skill
     spamming = mace_spamming(records, votes)
     bt = noisy_bt(records)
     rates = behaviour.first_shown_rates(records)

@@ -17,6 +17,7 @@ from annotation.analysis.noise.records import TIE, UNKNOWN, NoiseInput
 
 SKILL_CLIP = (0.01, 0.99)  # a judge at exactly 0 or 1 would make one vote decide any consensus
 MACE_ITERATIONS = 20  # its restarts share one seed in crowd-kit 1.4, so one restart; 20 VB steps converge here
+MACE_VOTES = 200_000  # per-annotator parameters: a seeded sample of whole tasks keeps thousands of votes each
 NOISY_BT_ROWS = 10_000  # its gradient is a Python loop per row: a seeded sample keeps the fit to seconds
 NOISY_BT_ITERATIONS = 50
 
@@ -50,6 +51,20 @@ class OneCoin:
     posterior: np.ndarray  # (n_tasks, k): crowd-kit's probas_, all judges' votes; uniform for unseen tasks
 
 
+_last_fit: list[tuple[NoiseInput, TaskVotes, OneCoin]] = []
+
+
+def fitted(records: NoiseInput) -> tuple[TaskVotes, OneCoin]:
+    """`task_votes` and `one_coin` for these records, remembered for the same records object: the noise run calls
+    each consensus detector and then the annotator table on one `NoiseInput`, and the fit is the costly part."""
+    if _last_fit and _last_fit[0][0] is records:
+        return _last_fit[0][1], _last_fit[0][2]
+    votes = task_votes(records)
+    reliability = one_coin(records, votes)
+    _last_fit[:] = [(records, votes, reliability)]
+    return votes, reliability
+
+
 def one_coin(records: NoiseInput, votes: TaskVotes) -> OneCoin:
     frame = votes.frame(records)
     model = OneCoinDawidSkene(n_iter=100).fit(frame)
@@ -64,9 +79,14 @@ def one_coin(records: NoiseInput, votes: TaskVotes) -> OneCoin:
     return OneCoin({int(j): float(s) for j, s in skills.items()}, prior, posterior)
 
 
-def mace_spamming(records: NoiseInput, votes: TaskVotes) -> dict[int, float]:
+def mace_spamming(records: NoiseInput, votes: TaskVotes, seed: int = 0) -> dict[int, float]:
     """Judge id -> MACE's posterior probability that the judge is spamming (answering without looking)."""
     frame = votes.frame(records)
+    if len(frame) > MACE_VOTES:
+        tasks = frame["task"].unique()
+        share = MACE_VOTES / len(frame)
+        chosen = np.random.default_rng(seed).choice(tasks, max(1, int(len(tasks) * share)), replace=False)
+        frame = frame[frame["task"].isin(chosen)].reset_index(drop=True)
     if frame["worker"].nunique() < 2:
         return {}
     model = MACE(n_restarts=1, n_iter=MACE_ITERATIONS, random_state=0).fit(frame)
