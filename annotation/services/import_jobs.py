@@ -132,7 +132,7 @@ def _progress_to_cache(job_id: int) -> Any:
 
 
 def _run(
-    job: ImportJob, *, time_limit_s: int | None, fit_project: bool = False
+    job: ImportJob, *, time_limit_s: int | None, fit_project: bool = False, keep_kind: bool = False
 ) -> tuple[dict[str, Any], ImportReport | None, BaseException | None]:
     """Import the job's file; returns the job's finished fields, the report if it succeeded, and what went wrong."""
     fields: dict[str, Any] = {"finished_at": None}
@@ -148,6 +148,7 @@ def _run(
             progress=_progress_to_cache(job.pk),
             time_limit_s=time_limit_s,
             fit_project=fit_project,
+            keep_kind=keep_kind,
         )
         fields.update(
             status=ImportJob.Status.SUCCEEDED,
@@ -193,6 +194,7 @@ def import_job_run_here(
     user: AbstractBaseUser | None = None,
     origin: str = ImportJob.Origin.COMMAND,
     fit_project: bool = False,
+    keep_kind: bool = False,
 ) -> tuple[ImportJob, ImportReport]:
     """Import a file in this process as an import job of its own (`manage.py import_data`): the job is listed with
     the others, its progress shows on its page, and it ends succeeded or failed like a worker's. Raises what
@@ -216,7 +218,7 @@ def import_job_run_here(
         phase="validate",
         bytes_total=path.stat().st_size,
     )
-    fields, report, failure = _run(job, time_limit_s=None, fit_project=fit_project)
+    fields, report, failure = _run(job, time_limit_s=None, fit_project=fit_project, keep_kind=keep_kind)
     ImportJob.objects.filter(pk=job.pk).update(**fields)
     job.refresh_from_db()
     if failure is not None:
@@ -258,7 +260,7 @@ def import_job_retry(*, job: ImportJob) -> ImportJob:
         raise ApplicationError("Only a failed or stalled import can be retried.")
     if stalled:  # only a certainly dead run: a slow one would run twice and its last write would land on this row
         last = (live or {}).get("at") or job.heartbeat_at or job.started_at
-        liveness = job_liveness(task_name="annotation.tasks.import_job_run_task", job_id=job.pk, last_sign_of_life=last)
+        liveness = job_liveness(task_name="annotation.import_job_run", job_id=job.pk, last_sign_of_life=last)
         if not liveness.dead:
             raise Conflict(f"This import has stopped reporting progress but may not be dead. {liveness.reason}")
     if not Path(job.path).exists():

@@ -195,13 +195,14 @@ def import_file(
     limits: ImportLimits | None = None,
     time_limit_s: int | None = None,
     fit_project: bool = False,
+    keep_kind: bool = False,
 ) -> ImportReport:
     """Import one file atomically. Returns the report; raises ImportFailed (nothing written) if any row is bad or
     the file's comparisons do not fit the project, ImportLimitExceeded if the file is past a limit (`limits`, by
     default the WORKBENCH_IMPORT_* settings) or the import runs past `time_limit_s`.
 
-    `fit_project`: the project was made for this file, so it takes the kind and list size of the file's data
-    instead of refusing it. `options["as_pairs"]`: lists go into a pairwise project as their induced pairs."""
+    `fit_project`: the project was made for this file, so it takes the kind (unless `keep_kind`: it was chosen) and
+    the list size of the file's data. `options["as_pairs"]`: lists go into a pairwise project as their pairs."""
     started = time.monotonic()
     deadline = _Deadline(time_limit_s)
     limits = limits or ImportLimits.from_settings()
@@ -248,7 +249,7 @@ def import_file(
         report.add_error(ImportIssue(None, None, "no row produced anything to import"))
     report.shape = {str(n): count for n, count in sorted(shape.sizes.items())}
     if fit_project and shape.sizes:
-        _fit(project, shape)
+        _fit(project, shape, keep_kind)
     # A file of the wrong shape is refused as a whole: that reason comes first, before any row's own problems.
     for issue in reversed(shape.problems()):
         report.errors.insert(0, issue)
@@ -293,9 +294,13 @@ def import_file(
     return report
 
 
-def _fit(project: Project, shape: ShapeCheck) -> None:
-    """A project made for this file takes the kind and list size of its data (pairwise when lists become pairs)."""
+def _fit(project: Project, shape: ShapeCheck, keep_kind: bool) -> None:
+    """A project made for this file takes the kind and list size of its data (pairwise when lists become pairs); one
+    whose kind was chosen keeps it, a listwise one taking the longest list as its list size."""
     kind, list_size = (Project.Kind.PAIRWISE, 2) if shape.as_pairs else fitting_project(shape.sizes)
+    if keep_kind:
+        kind = project.kind
+        list_size = max(shape.sizes) if kind == Project.Kind.LISTWISE else 2
     if (project.kind, project.list_size) != (kind, list_size):
         Project.objects.filter(pk=project.pk).update(kind=kind, list_size=list_size)
         project.kind, project.list_size = kind, list_size

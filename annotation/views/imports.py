@@ -30,7 +30,9 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
     form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
     if request.method == "POST" and form.is_valid():
-        options = {"judge": form.cleaned_data["judge"]} if form.cleaned_data["judge"] else {}
+        options: dict[str, object] = {"judge": form.cleaned_data["judge"]} if form.cleaned_data["judge"] else {}
+        if form.cleaned_data["as_pairs"]:
+            options["as_pairs"] = True
         try:
             job = import_job_create(
                 project=project,

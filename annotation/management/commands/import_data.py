@@ -38,8 +38,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--project-kind",
             choices=["pairwise", "listwise"],
-            help="kind of a created project (default: what the file holds: listwise with the longest list as its "
-            "list size, or pairwise)",
+            help="kind of a created project (default: what the file holds: listwise if it ranks lists, else "
+            "pairwise); a created listwise project takes the longest list as its list size",
         )
         parser.add_argument(
             "--as-pairs",
@@ -73,9 +73,9 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     kind = options["project_kind"]
                     project = project_create(slug=slug, **({"kind": kind} if kind else {}))
-                    job, report = self._import(project, options, import_options, fit_project=not kind)
+                    job, report = self._import(project, options, import_options, fit_project=True, keep_kind=bool(kind))
             else:
-                job, report = self._import(project, options, import_options, fit_project=False)
+                job, report = self._import(project, options, import_options)
         except ImportFailed as failure:
             if options["json"]:
                 self.stdout.write(json.dumps(failure.report.as_dict(), indent=2))
@@ -90,7 +90,12 @@ class Command(BaseCommand):
 
     @staticmethod
     def _import(
-        project: Project, options: dict[str, Any], import_options: dict[str, Any], *, fit_project: bool
+        project: Project,
+        options: dict[str, Any],
+        import_options: dict[str, Any],
+        *,
+        fit_project: bool = False,
+        keep_kind: bool = False,
     ) -> tuple[ImportJob, ImportReport]:
         return import_job_run_here(
             project=project,
@@ -98,4 +103,5 @@ class Command(BaseCommand):
             format_name=options["format"],
             options=import_options,
             fit_project=fit_project,
+            keep_kind=keep_kind,
         )
