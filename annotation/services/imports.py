@@ -311,11 +311,13 @@ def _fit(project: Project, shape: ShapeCheck, keep_kind: bool) -> None:
 
 
 def _state_tables(project: Project) -> dict[str, tuple[QuerySet[Any], bool]]:
-    """The project's rows an import reads or writes, and whether a change to a row shows in its `updated_at`.
-    (Comparisons' free-slot counter moves with every annotation, and an import never reads it.)"""
+    """The project's rows an import reads or writes, and whether to watch their `updated_at` too. Judgments change
+    status (excluded, restored, superseded: each stamps `updated_at`); prompts, responses and comparisons are never
+    edited by the app, only added (or deleted with their project), so their count is enough, and reading the
+    `updated_at` of every prompt and response would cost more than the rest together."""
     return {
-        "prompts": (Prompt.objects.filter(project=project), True),
-        "responses": (Response.objects.filter(prompt__project=project), True),
+        "prompts": (Prompt.objects.filter(project=project), False),
+        "responses": (Response.objects.filter(prompt__project=project), False),
         "comparisons": (Comparison.objects.filter(project=project), False),
         "judges": (Judge.objects.filter(project=project), True),
         "judgments": (Judgment.objects.filter(project=project), True),
