@@ -1,15 +1,15 @@
 """Detectors that read the other judges (JUDGING.md detector 3).
 
 `other_judges`: a judgment's label against the reliability-weighted consensus of the OTHER judges on the same task
-(one response pair of one comparison). Reliability is crowd-kit's one-coin Dawid-Skene accuracy s_j; under that
-model a vote v_j adds log s_j to class v_j and log((1-s_j)/(K-1)) to every other class, so the consensus of the
-others is softmax(log prior + sum over other judges). The suspicion is P(true class != this label) after the judge's
-own accuracy is put against that consensus: a spammer's label (s ~ 1/K) is judged by the others alone, a reliable
-judge's label needs a confident consensus to be doubted.
+(one response pair of one comparison). Reliability is each judge's confusion matrix P(vote | true class) from
+crowd-kit's Dawid-Skene (`reliability.py`); a vote v_j adds log P_j(v_j | k) to each true class k, so the consensus
+of the others is softmax(log prior + sum over other judges). The suspicion is P(true class != this label) after the
+judge's own matrix is put against that consensus: a spammer's label (no better than chance) is judged by the others
+alone, a reliable judge's label needs a confident consensus to be doubted.
 
 `crowdlab`: cleanlab's CROWDLAB quality of each individual label (1 - quality), which mixes the annotators with a
 classifier's probabilities: the reward model's out-of-fold probabilities when given, otherwise the one-coin
-posterior of the crowd stands in for the classifier.
+posterior of the crowd (Dawid-Skene) stands in for the classifier.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from cleanlab.multiannotator import get_label_quality_multiannotator
 
 from annotation.analysis.noise.grouping import CLASS_A, CLASS_B, CLASS_NAMES, suspicions
 from annotation.analysis.noise.records import NoiseInput
-from annotation.analysis.noise.reliability import OneCoin, TaskVotes
+from annotation.analysis.noise.reliability import Reliability, TaskVotes
 from annotation.analysis.noise.suspicion import Suspicion
 
 
-def _vote_loglik(label: np.ndarray, skill: np.ndarray, k: int) -> np.ndarray:
-    """(rows, k): log P(vote | true class) under the one-coin model."""
-    wrong = np.log((1.0 - skill) / (k - 1))
-    out = np.repeat(wrong[:, None], k, axis=1)
-    out[np.arange(len(label)), label] = np.log(skill)
-    return out
+def _vote_loglik(records: NoiseInput, votes: TaskVotes, reliability: Reliability) -> np.ndarray:
+    """(rows, k): log P(this row's vote | true class) under its judge's confusion matrix."""
+    judge = np.searchsorted(reliability.judges, records.judge_id)
+    return np.log(reliability.confusion[judge, :, votes.label])
 
 
 def _own_kept_row(records: NoiseInput, votes: TaskVotes) -> np.ndarray:
@@ -46,13 +44,13 @@ def _own_kept_row(records: NoiseInput, votes: TaskVotes) -> np.ndarray:
     return by_group[group]
 
 
-def other_judges(records: NoiseInput, votes: TaskVotes, reliability: OneCoin) -> list[Suspicion]:
+def other_judges(records: NoiseInput, votes: TaskVotes, reliability: Reliability) -> list[Suspicion]:
     if not len(records):
         return []
     k = votes.k
-    skill = np.array([reliability.skill.get(int(j), 1.0 / k) for j in records.judge_id.tolist()])
-    skill = np.clip(skill, 1e-4, 1 - 1e-4)
-    loglik = _vote_loglik(votes.label, skill, k)
+    by_judge = np.array([reliability.skill[int(j)] for j in reliability.judges.tolist()])
+    skill = by_judge[np.searchsorted(reliability.judges, records.judge_id)]
+    loglik = _vote_loglik(records, votes, reliability)
     kept = votes.kept
     totals = np.zeros((votes.n_tasks, k))
     counts = np.zeros((votes.n_tasks, k))
@@ -65,7 +63,7 @@ def other_judges(records: NoiseInput, votes: TaskVotes, reliability: OneCoin) ->
     others_log -= others_log.max(axis=1, keepdims=True)
     consensus = np.exp(others_log)
     consensus /= consensus.sum(axis=1, keepdims=True)
-    with_own = consensus * np.exp(_vote_loglik(votes.label, skill, k))
+    with_own = consensus * np.exp(loglik)
     with_own /= with_own.sum(axis=1, keepdims=True)
     score = 1.0 - with_own[rows, votes.label]
 
@@ -127,7 +125,7 @@ def _model_probs(records: NoiseInput, votes: TaskVotes, model_p_wrong: np.ndarra
 
 
 def crowdlab(
-    records: NoiseInput, votes: TaskVotes, reliability: OneCoin, model_p_wrong: np.ndarray | None = None
+    records: NoiseInput, votes: TaskVotes, reliability: Reliability, model_p_wrong: np.ndarray | None = None
 ) -> list[Suspicion]:
     kept = np.flatnonzero(votes.kept)
     judges = np.unique(records.judge_id[kept])
@@ -170,7 +168,7 @@ def crowdlab(
     mask[in_matrix] = True
     matrix_row = np.full(len(records), -1, dtype=np.int64)
     matrix_row[in_matrix] = row_task
-    source = "the reward model" if model_p_wrong is not None else "the crowd's one-coin posterior"
+    source = "the reward model" if model_p_wrong is not None else "the crowd's Dawid-Skene posterior"
 
     def describe(rows: np.ndarray) -> tuple[list[str], list[dict]]:
         r = matrix_row[rows]

@@ -1,7 +1,7 @@
-"""Per-judge reliability from crowd-kit, used as the library computes it: one-coin Dawid-Skene accuracy (the weight
-of a judge's vote in the other-judges consensus), MACE's spamming probability and NoisyBT's skill and position bias
-(the annotator table). Every judge of the records counts as a worker: a reward model or LLM judge's vote is weighed
-by its measured accuracy like a person's."""
+"""Per-judge reliability from crowd-kit, used as the library computes it: one-coin accuracy and the full Dawid-Skene
+confusion matrices (a judge's vote in the other-judges consensus), MACE's spamming probability and NoisyBT's skill
+and position bias (the annotator table). Every judge of the records counts as a worker: a reward model or LLM judge's
+vote is weighed by its measured accuracy like a person's."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from crowdkit.aggregation import MACE, NoisyBradleyTerry, OneCoinDawidSkene
+from crowdkit.aggregation import MACE, DawidSkene, NoisyBradleyTerry, OneCoinDawidSkene
 
 from annotation.analysis.noise.grouping import label_class, latest_per, n_classes, task_index
 from annotation.analysis.noise.records import TIE, UNKNOWN, NoiseInput
 
 SKILL_CLIP = (0.01, 0.99)  # a judge at exactly 0 or 1 would make one vote decide any consensus
+SHRINK_VOTES = 20.0  # pseudo-votes of the one-coin matrix in each judge's confusion matrix
+CONFUSION_FLOOR = 1e-3  # no vote is ever impossible under a judge's confusion matrix
 MACE_ITERATIONS = 20  # its restarts share one seed in crowd-kit 1.4, so one restart; 20 VB steps converge here
 MACE_VOTES = 200_000  # per-annotator parameters: a seeded sample of whole tasks keeps thousands of votes each
 NOISY_BT_ROWS = 10_000  # its gradient is a Python loop per row: a seeded sample keeps the fit to seconds
@@ -45,38 +47,58 @@ def task_votes(records: NoiseInput) -> TaskVotes:
 
 
 @dataclass(frozen=True)
-class OneCoin:
-    skill: dict[int, float]  # judge id -> accuracy, clipped to SKILL_CLIP
-    prior: np.ndarray  # (k,) class prior
-    posterior: np.ndarray  # (n_tasks, k): crowd-kit's probas_, all judges' votes; uniform for unseen tasks
+class Reliability:
+    skill: dict[int, float]  # judge id -> one-coin accuracy, clipped to SKILL_CLIP
+    judges: np.ndarray  # sorted judge ids: the rows of `confusion`
+    confusion: np.ndarray  # (judges, k true, k voted): P(vote | true class), Dawid-Skene shrunk towards one-coin
+    prior: np.ndarray  # (k,) class prior (Dawid-Skene)
+    posterior: np.ndarray  # (n_tasks, k): crowd-kit's Dawid-Skene probas_ from all votes; uniform for unseen tasks
 
 
-_last_fit: list[tuple[NoiseInput, TaskVotes, OneCoin]] = []
+_last_fit: list[tuple[NoiseInput, TaskVotes, Reliability]] = []
 
 
-def fitted(records: NoiseInput) -> tuple[TaskVotes, OneCoin]:
-    """`task_votes` and `one_coin` for these records, remembered for the same records object: the noise run calls
-    each consensus detector and then the annotator table on one `NoiseInput`, and the fit is the costly part."""
+def fitted(records: NoiseInput) -> tuple[TaskVotes, Reliability]:
+    """`task_votes` and `reliability` for these records, remembered for the same records object: the noise run calls
+    each consensus detector and then the annotator table on one `NoiseInput`, and the fits are the costly part."""
     if _last_fit and _last_fit[0][0] is records:
         return _last_fit[0][1], _last_fit[0][2]
     votes = task_votes(records)
-    reliability = one_coin(records, votes)
-    _last_fit[:] = [(records, votes, reliability)]
-    return votes, reliability
+    fit = reliability(records, votes)
+    _last_fit[:] = [(records, votes, fit)]
+    return votes, fit
 
 
-def one_coin(records: NoiseInput, votes: TaskVotes) -> OneCoin:
+def reliability(records: NoiseInput, votes: TaskVotes) -> Reliability:
+    """crowd-kit's one-coin and full Dawid-Skene on the same votes. A judge's confusion matrix is the full one's,
+    pulled towards its one-coin matrix by SHRINK_VOTES pseudo-votes: with thousands of votes the full matrix (which
+    sees, say, an annotator who overuses ties) decides; with a handful, the one-coin accuracy keeps a judge who
+    happened to agree five times from becoming infallible."""
     frame = votes.frame(records)
-    model = OneCoinDawidSkene(n_iter=100).fit(frame)
-    assert model.priors_ is not None and model.probas_ is not None
-    skills = model.skills_.clip(*SKILL_CLIP)
-    classes = list(range(votes.k))
-    prior = model.priors_.reindex(classes).fillna(0.0).to_numpy(dtype=float)
+    k, classes = votes.k, list(range(votes.k))
+    one = OneCoinDawidSkene(n_iter=100).fit(frame)
+    full = DawidSkene(n_iter=100).fit(frame)
+    assert full.priors_ is not None and full.probas_ is not None and full.errors_ is not None
+    skills = one.skills_.clip(*SKILL_CLIP)
+    judges = np.sort(frame["worker"].unique())
+    n_votes = frame.groupby("worker").size().reindex(judges).to_numpy(dtype=float)
+    errors = full.errors_.reindex(columns=classes).fillna(0.0)  # rows (worker, vote), columns the true class
+    confusion = np.zeros((len(judges), k, k))
+    worker_at = np.searchsorted(judges, errors.index.get_level_values(0).to_numpy())
+    vote = errors.index.get_level_values(1).to_numpy(dtype=np.int64)
+    confusion[worker_at, :, vote] = errors.to_numpy(dtype=float)
+    s = skills.reindex(judges).to_numpy(dtype=float)
+    coin = np.repeat(((1 - s) / (k - 1))[:, None, None], k, axis=1).repeat(k, axis=2)
+    coin[:, np.arange(k), np.arange(k)] = s[:, None]
+    weight = (n_votes / (n_votes + SHRINK_VOTES))[:, None, None]
+    confusion = np.clip(weight * confusion + (1 - weight) * coin, CONFUSION_FLOOR, None)
+    confusion /= confusion.sum(axis=2, keepdims=True)
+    prior = full.priors_.reindex(classes).fillna(0.0).to_numpy(dtype=float)
     prior = (prior + 1e-6) / (prior + 1e-6).sum()
-    posterior = np.full((votes.n_tasks, votes.k), 1.0 / votes.k)
-    probas = model.probas_.reindex(columns=classes).fillna(0.0)
+    posterior = np.full((votes.n_tasks, k), 1.0 / k)
+    probas = full.probas_.reindex(columns=classes).fillna(0.0)
     posterior[probas.index.to_numpy(dtype=np.int64)] = probas.to_numpy(dtype=float)
-    return OneCoin({int(j): float(s) for j, s in skills.items()}, prior, posterior)
+    return Reliability({int(j): float(v) for j, v in skills.items()}, judges, confusion, prior, posterior)
 
 
 def mace_spamming(records: NoiseInput, votes: TaskVotes, seed: int = 0) -> dict[int, float]:

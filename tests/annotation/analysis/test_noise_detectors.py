@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from crowdkit.aggregation import MACE, OneCoinDawidSkene
+from crowdkit.aggregation import MACE, DawidSkene, OneCoinDawidSkene
 from sklearn.metrics import roc_auc_score
 
 from annotation.analysis.noise.detect import DETECTORS, annotator_table, combine, detect
 from annotation.analysis.noise.records import A_WINS, B_WINS, TIE, NoiseInput
-from annotation.analysis.noise.reliability import mace_spamming, one_coin, task_votes
+from annotation.analysis.noise.reliability import mace_spamming, reliability, task_votes
 from annotation.analysis.noise.suspicion import Suspicion
 from annotation.analysis.noise.synthetic import Judges, synthetic
 
@@ -98,20 +98,39 @@ def test_other_judges_reason_reads_the_others() -> None:
     assert odd.details["other_judges"] == 2 and odd.details["others_for_label"] == 0
 
 
-def test_one_coin_reliability_is_crowd_kits_own(with_spammer: tuple[NoiseInput, np.ndarray]) -> None:
+def test_reliability_is_crowd_kits_own_and_the_consensus_leaves_the_judge_out(
+    with_spammer: tuple[NoiseInput, np.ndarray],
+) -> None:
     records, _ = with_spammer
     votes = task_votes(records)
     frame = votes.frame(records)
-    library = OneCoinDawidSkene(n_iter=100).fit(frame)
-    ours = one_coin(records, votes)
-    assert ours.skill == pytest.approx({int(j): float(s) for j, s in library.skills_.items()})
-    assert ours.posterior[library.probas_.index.to_numpy()] == pytest.approx(library.probas_[[0, 1]].to_numpy())
-    # Leaving a judge out and putting its own accuracy back is the Dawid-Skene posterior of all votes: the score of
-    # every label is 1 - the library's posterior of that label (to EM's last-step change).
-    other = scores(records, detect(records, ("other_judges",))["other_judges"])
-    posterior = library.probas_.to_numpy()[votes.task, votes.label]
-    scored = other > 0
-    assert np.abs(other[scored] - (1 - posterior[scored])).max() < 0.02
+    one = OneCoinDawidSkene(n_iter=100).fit(frame)
+    full = DawidSkene(n_iter=100).fit(frame)
+    ours = reliability(records, votes)
+    assert ours.skill == pytest.approx({int(j): float(s) for j, s in one.skills_.items()})
+    assert ours.posterior[full.probas_.index.to_numpy()] == pytest.approx(full.probas_[[0, 1]].to_numpy())
+    # Each judge's matrix, rebuilt here from the library's outputs: Dawid-Skene's errors_ with 20 pseudo-votes of
+    # the one-coin matrix, floored at 1e-3.
+    n_votes = frame.groupby("worker").size()
+    confusion = {}
+    for judge in n_votes.index:
+        s, w = one.skills_[judge], n_votes[judge] / (n_votes[judge] + 20)
+        matrix = np.array([[full.errors_.loc[(judge, vote), true] for vote in (0, 1)] for true in (0, 1)])
+        matrix = np.clip(w * matrix + (1 - w) * np.array([[s, 1 - s], [1 - s, s]]), 1e-3, None)
+        confusion[judge] = matrix / matrix.sum(axis=1, keepdims=True)
+    # The other judges' consensus, with the judge's own matrix put against it, one task at a time in plain Python.
+    other = by_judgment(detect(records, ("other_judges",))["other_judges"])
+    tasks = frame.groupby("task")
+    prior = full.priors_[[0, 1]].to_numpy()
+    for row in np.flatnonzero(votes.kept)[:300]:
+        task, judge, label = votes.task[row], records.judge_id[row], votes.label[row]
+        voters = tasks.get_group(task)
+        consensus = np.log(prior).copy()
+        for _, vote in voters[voters["worker"] != judge].iterrows():
+            consensus += np.log(confusion[vote["worker"]][:, vote["label"]])
+        posterior = np.exp(consensus) * confusion[judge][:, label]
+        expected = 1 - posterior[label] / posterior.sum()
+        assert other[int(records.judgment_id[row])].score == pytest.approx(expected, abs=1e-4)
 
 
 def test_mace_spamming_is_read_in_crowd_kits_worker_order(with_spammer: tuple[NoiseInput, np.ndarray]) -> None:

@@ -52,5 +52,5 @@ def test_pandalm_flips_are_ranked_first(shared_data: Path) -> None:
         assert len(combined) == len(records)  # every label has two other annotators
         score = np.array([s.score for s in sorted(combined, key=lambda s: s.judgment_id)])
         aurocs.append(roc_auc_score(flipped, score))
-    # Measured 0.815-0.845 over seeds 0-4 (bench/noise_pandalm_quick.py).
-    assert min(aurocs) > 0.79 and np.mean(aurocs) > 0.81, aurocs
+    # Measured 0.834-0.864 over seeds 0-4 (bench/noise_pandalm_quick.py).
+    assert min(aurocs) > 0.82 and np.mean(aurocs) > 0.84, aurocs
