@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.exports.options import ExportSpec, export_spec_validate
-from annotation.exports.runner import export_project, reproduce_command
+from annotation.exports.runner import check_detector, export_project, reproduce_command
 from annotation.models import ExportJob, Judgment, Project
 from workbench.exceptions import ApplicationError, Conflict
 
@@ -56,6 +56,7 @@ def export_create(
     """Record an export of `project` and run it after commit (inline when small, else on a worker). Raises
     ApplicationError naming the bad field for a bad format, file type, filter or option."""
     spec = export_spec_validate(format=format, file_type=file_type, filters=filters, options=options)
+    check_detector(project=project, spec=spec)  # a threshold on a detector without flags: refused now, not later
     judgments = Judgment.objects.filter(project=project)
     if spec.filters.active_only:
         judgments = judgments.filter(status=Judgment.Status.ACTIVE)
