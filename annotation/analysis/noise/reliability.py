@@ -6,6 +6,8 @@ vote is weighed by its measured accuracy like a person's."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,15 @@ MACE_ITERATIONS = 20  # its restarts share one seed in crowd-kit 1.4, so one res
 MACE_VOTES = 200_000  # per-annotator parameters: a seeded sample of whole tasks keeps thousands of votes each
 NOISY_BT_ROWS = 10_000  # its gradient is a Python loop per row: a seeded sample keeps the fit to seconds
 NOISY_BT_ITERATIONS = 50
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """crowd-kit 1.4 calls pandas APIs that pandas 3 deprecates: thousands of warnings per fit, none of them ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,9 @@ def reliability(records: NoiseInput, votes: TaskVotes) -> Reliability:
     happened to agree five times from becoming infallible."""
     frame = votes.frame(records)
     k, classes = votes.k, list(range(votes.k))
-    one = OneCoinDawidSkene(n_iter=100).fit(frame)
-    full = DawidSkene(n_iter=100).fit(frame)
+    with _quiet():
+        one = OneCoinDawidSkene(n_iter=100).fit(frame)
+        full = DawidSkene(n_iter=100).fit(frame)
     assert full.priors_ is not None and full.probas_ is not None and full.errors_ is not None
     skills = one.skills_.clip(*SKILL_CLIP)
     judges = np.sort(frame["worker"].unique())
@@ -111,7 +123,8 @@ def mace_spamming(records: NoiseInput, votes: TaskVotes, seed: int = 0) -> dict[
         frame = frame[frame["task"].isin(chosen)].reset_index(drop=True)
     if frame["worker"].nunique() < 2:
         return {}
-    model = MACE(n_restarts=1, n_iter=MACE_ITERATIONS, random_state=0).fit(frame)
+    with _quiet():
+        model = MACE(n_restarts=1, n_iter=MACE_ITERATIONS, random_state=0).fit(frame)
     workers, _ = pd.factorize(frame["worker"])  # crowd-kit orders spamming_ rows by first appearance, like this
     names = pd.unique(frame["worker"])
     assert len(names) == model.spamming_.shape[0] == workers.max() + 1
@@ -132,7 +145,7 @@ def noisy_bt(records: NoiseInput, seed: int = 0) -> dict[int, tuple[float, float
     left, right = np.where(a_first, a, b), np.where(a_first, b, a)
     winner = np.where(records.outcome[rows] > 0, a, b)
     frame = pd.DataFrame({"worker": records.judge_id[rows], "left": left, "right": right, "label": winner})
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with _quiet(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # its closed-form gradient overflows exp() on easy items
         model = NoisyBradleyTerry(n_iter=NOISY_BT_ITERATIONS, random_state=seed).fit(frame)
     return {int(j): (float(model.skills_[j]), float(model.biases_[j])) for j in model.skills_.index}
