@@ -3,15 +3,17 @@ leaves clean data alone. "High" below means a suspicion of 0.3 or more (CLEAN_MA
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
-from crowdkit.aggregation import MACE, DawidSkene, OneCoinDawidSkene
+from crowdkit.aggregation import MACE, DawidSkene, NoisyBradleyTerry, OneCoinDawidSkene
 from sklearn.metrics import roc_auc_score
 
 from annotation.analysis.noise.detect import DETECTORS, annotator_table, combine, detect
 from annotation.analysis.noise.records import A_WINS, B_WINS, TIE, NoiseInput
-from annotation.analysis.noise.reliability import mace_spamming, reliability, task_votes
+from annotation.analysis.noise.reliability import mace_spamming, noisy_bt, reliability, task_votes
 from annotation.analysis.noise.suspicion import Suspicion
 from annotation.analysis.noise.synthetic import Judges, synthetic
 
@@ -141,6 +143,27 @@ def test_mace_spamming_is_read_in_crowd_kits_worker_order(with_spammer: tuple[No
     first_seen = list(dict.fromkeys(frame["worker"].tolist()))
     expected = {int(w): float(model.spamming_[i, 0]) for i, w in enumerate(first_seen)}
     assert mace_spamming(records, votes) == pytest.approx(expected)
+
+
+def test_noisy_bt_is_read_as_the_library_fits_it() -> None:
+    """Shown-first item on the left, the chosen one as the label, ties left out; skill and bias by worker."""
+    records, _ = synthetic(300, Judges([0.9, 0.9, 0.9, 0.6], always_first={3}), per_comparison=2, seed=4)
+    first = records.a_shown_first == 1
+    frame = pd.DataFrame(
+        {
+            "worker": records.judge_id,
+            "left": np.where(first, records.response_a, records.response_b),
+            "right": np.where(first, records.response_b, records.response_a),
+            "label": np.where(records.outcome == A_WINS, records.response_a, records.response_b),
+        }
+    )
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        model = NoisyBradleyTerry(n_iter=50, random_state=0).fit(frame)
+    ours = noisy_bt(records)
+    assert sorted(ours) == sorted(int(j) for j in model.skills_.index)
+    for judge, (skill, bias) in ours.items():
+        assert (skill, bias) == pytest.approx((model.skills_[judge], model.biases_[judge]))
 
 
 def test_crowdlab_uses_the_models_probabilities(with_spammer: tuple[NoiseInput, np.ndarray]) -> None:
