@@ -301,7 +301,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("WORKBENCH_CELERY_EAGER", False)
-CELERY_TASK_ROUTES = {"rewards.tasks.*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {"rewards.tasks.*": {"queue": "gpu"}, "rewards.noise_crossfit": {"queue": "gpu"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 
 LOGGING = {
