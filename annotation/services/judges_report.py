@@ -147,8 +147,14 @@ def judges_report_compute(
         "reference_labels": _label_counts(report),
         "against_best": _against_best(report),
     }
+    # Free the judge statistics' arrays and resamples and the verdict columns before the generator statistics build
+    # their own: at a million verdicts this keeps the peak under 1 GB (docs/benchmarks.md).
+    del report
+    kinds = zip(verdicts.judges, verdicts.kinds, strict=True)
+    pool = sorted(humans if humans is not None else [name for name, kind in kinds if kind == "human"])
     say("rating generators")
     table = VerdictTable.from_columns(verdicts)
+    del verdicts
     counts = np.bincount(np.concatenate([table.generator_a, table.generator_b]), minlength=len(table.generators))
     generator_counts = Counter({name: int(n) for name, n in zip(table.generators, counts, strict=True) if name and n})
     if request.baseline_generator and request.baseline_generator not in generator_counts:
@@ -165,9 +171,7 @@ def judges_report_compute(
         if request.reference in (HUMAN_MAJORITY, HUMAN_LOO):
             # A majority is per comparison, not a leaderboard: the humans' leaderboard pools all their votes (as
             # MT-Bench pools its experts'), and judges' leaderboards and self-preference are compared with it.
-            kinds = zip(verdicts.judges, verdicts.kinds, strict=True)
-            members = humans if humans is not None else [name for name, kind in kinds if kind == "human"]
-            table = table.with_pool(sorted(members), HUMAN_POOL)
+            table = table.with_pool(pool, HUMAN_POOL)
             reference = HUMAN_POOL if HUMAN_POOL in table.judges else None
         options = {"baseline": baseline, "reference": reference}
         data["generators"] = generator_report(table, category=request.category or None, **options).to_dict()
