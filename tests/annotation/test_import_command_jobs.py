@@ -111,3 +111,26 @@ def test_create_project_leaves_nothing_behind_when_the_import_fails(
     project = Project.objects.get(slug="fresh")
     assert Judgment.objects.filter(project=project).count() == 3
     assert ImportJob.objects.get(project=project).status == ImportJob.Status.SUCCEEDED
+
+
+def test_the_api_takes_as_pairs_and_refuses_lists_without_it(settings, django_capture_on_commit_callbacks) -> None:
+    settings.WORKBENCH_INLINE_IMPORT_MAX_KB = 1024  # the 70 KB demo file imports right after the request
+    project = ProjectFactory(slug="api-pairs")
+    client = researcher_client(project)
+    data = (Path(settings.BASE_DIR) / "demo_data" / "oasst" / "en_tree.first30.jsonl.gz").read_bytes()
+    url = "/api/v1/projects/api-pairs/imports/create/"
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(url, {"file": SimpleUploadedFile("oasst.jsonl.gz", data)}).json()
+    job = client.get(f"/api/v1/imports/{refused['id']}/").json()
+    assert job["status"] == "failed" and job["origin"] == "api"
+    assert "but this project is pairwise (list size 2)" in job["report"]["errors"][0]["message"]
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = client.post(url, {"file": SimpleUploadedFile("oasst.jsonl.gz", data), "as_pairs": "true"}).json()
+    job = client.get(f"/api/v1/imports/{taken['id']}/").json()
+    assert job["status"] == "succeeded" and job["report"]["judgments_created"] > 59
+    assert Judgment.objects.filter(project=project).count() == job["report"]["judgments_created"]
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(url, {"file": SimpleUploadedFile("oasst.jsonl.gz", data), "as_pairs": "true"}).json()
+    assert client.get(f"/api/v1/imports/{again['id']}/").json()["report"]["already_imported"] == taken["id"]
+    unknown = client.post(url, {"file": SimpleUploadedFile("x.jsonl", b"{}\n"), "as_pair": "true"})
+    assert unknown.status_code == 400 and "as_pair" in unknown.json()["error"]["message"]
