@@ -124,3 +124,18 @@ def test_django_uses_this_handler_for_crashes() -> None:
     from django.urls import get_resolver
 
     assert get_resolver().resolve_error_handler(500) is server_error
+
+
+@pytest.mark.django_db
+def test_a_refused_csrf_token_gets_the_site_layout_and_a_way_back() -> None:
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory())
+    answer = client.post("/projects/create/", {"name": "x"})
+    assert answer.status_code == 403
+    html = answer.content.decode()
+    assert "This form has expired" in html
+    assert "Back to your projects" in html  # the site's layout, with a way back

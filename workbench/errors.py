@@ -45,3 +45,10 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _client_error(request, 403, "Your account is not allowed to open this page.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form whose security token was refused (an old tab, cookies cleared): say so in the site's layout."""
+    return _client_error(
+        request, 403, "This form has expired or came from another site. Reload the page and submit it again."
+    )

@@ -40,6 +40,7 @@ SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env_list("WORKBENCH_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("WORKBENCH_CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "workbench.errors.csrf_failure"  # the site's layout and a way back, not Django's bare page
 
 INSTALLED_APPS = [
     "django.contrib.admin",
