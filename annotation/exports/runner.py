@@ -30,6 +30,7 @@ from annotation.analysis.agreement import Agreement, comparison_agreement
 from annotation.analysis.split import TRAIN, split_of
 from annotation.exports import fast
 from annotation.exports.card import render_card
+from annotation.exports.left_out import left_out_counts
 from annotation.exports.options import ExportSpec
 from annotation.exports.outputs import Outputs
 from annotation.exports.rows import Builder, Raw, builder_for
@@ -40,7 +41,6 @@ from annotation.exports.source import (
     count_judgments,
     iso_timestamp,
     iter_prompt_groups,
-    left_out_counts,
 )
 from annotation.exports.tally import Tally
 from annotation.models import Judge, Judgment, LabelFlag, Project, ReviewAction

@@ -23,7 +23,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -132,45 +131,6 @@ def judgment_conditions(
 SUSPICIOUS = (
     "EXISTS (SELECT 1 FROM annotation_labelflag f WHERE f.judgment_id = j.id AND f.detector = %s AND f.score > %s)"
 )
-# What "leave out excluded judgments" leaves out, by reason.
-REVIEW_STATUSES = {"excluded": "excluded_by_review", "superseded": "superseded_by_correction"}
-
-
-def left_out_counts(*, project_id: int, filters: ExportFilters, judge_ids: list[int] | None) -> dict[str, int]:
-    """How many judgments the other filters select that `active_only` (by review status) and `max_suspicion` leave
-    out, by reason: excluded_by_review, superseded_by_correction, suspicion. A judgment left out for its review
-    status is counted there only, not again for its suspicion. One grouped count on the caller's connection."""
-    if not filters.active_only and filters.max_suspicion is None:
-        return {}
-    pg = connection.vendor == "postgresql"
-    others = replace(filters, active_only=False, max_suspicion=None)
-    where, params = judgment_conditions(project_id=project_id, filters=others, judge_ids=judge_ids, postgres=pg)
-    join = ""
-    if filters.categories:
-        join = " JOIN annotation_comparison c ON c.id = j.comparison_id JOIN annotation_prompt p ON p.id = c.prompt_id"
-        where.append(f"p.category IN ({', '.join(['%s'] * len(filters.categories))})")
-        params += list(filters.categories)
-    suspicious = "0"
-    if filters.max_suspicion is not None:
-        suspicious = f"CASE WHEN {SUSPICIOUS} THEN 1 ELSE 0 END"
-        params = [filters.suspicion_detector, filters.max_suspicion, *params]
-    if filters.max_suspicion is None:  # only the review statuses can be left out: count only those
-        where.append(f"j.status IN ({', '.join(repr(s) for s in REVIEW_STATUSES)})")
-    sql = (
-        f"SELECT j.status, {suspicious}, COUNT(*) FROM annotation_judgment j{join} "
-        f"WHERE {' AND '.join(where)} GROUP BY 1, 2"
-    )
-    counts = dict.fromkeys(REVIEW_STATUSES.values(), 0) if filters.active_only else {}
-    if filters.max_suspicion is not None:
-        counts["suspicion"] = 0
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for status, flagged, n in cursor.fetchall():
-            if filters.active_only and status in REVIEW_STATUSES:
-                counts[REVIEW_STATUSES[status]] += n
-            elif flagged and (status == "active" or not filters.active_only):
-                counts["suspicion"] += n
-    return counts
 
 
 class Query:
@@ -497,12 +457,12 @@ __all__ = [
     "PromptGroup",
     "Query",
     "Response",
+    "SUSPICIOUS",
     "count_judgments",
     "cursor_batches",
     "iter_prompt_groups",
     "iso_timestamp",
     "judgment_conditions",
-    "left_out_counts",
     "postgres_readers",
     "prefetched_batches",
     "sqlite_reader",
