@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from annotation.analysis.noise.suspicion import Suspicion
 from annotation.models import Judgment, LabelFlag, Membership, NoiseRun, Project
 from annotation.services.label_flags import label_flags_replace
 from workbench.exceptions import ApplicationError, Conflict, NotFound, PermissionDenied
+from workbench.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -225,30 +225,11 @@ class _Gone(Exception):
     """The run is no longer this attempt's to write (cancelled while waiting, reaped, retried)."""
 
 
-class _Heartbeat(threading.Thread):
-    """Writes `heartbeat_at` every few seconds from its own thread and connection, so a detector that takes a
-    minute never looks like a dead worker."""
-
-    def __init__(self, run_id: int, attempt: int) -> None:
-        super().__init__(daemon=True, name=f"noise-heartbeat-{run_id}")
-        self.run_id, self.attempt = run_id, attempt
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
-                try:
-                    NoiseRun.objects.filter(pk=self.run_id, status=Status.RUNNING, attempt=self.attempt).exclude(
-                        phase=PHASE_AWAITING_MODEL
-                    ).update(heartbeat_at=timezone.now())
-                except Exception:  # noqa: BLE001 - a locked database misses one beat, not the run
-                    logger.warning("noise run %s: heartbeat failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=HEARTBEAT_SECONDS * 2)
+def _heartbeat(run: NoiseRun) -> Heartbeat:
+    """Beats while the run is this attempt's and not handed to the reward-model task (which beats itself)."""
+    mine = NoiseRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempt=run.attempt)
+    beat = lambda: mine.exclude(phase=PHASE_AWAITING_MODEL).update(heartbeat_at=timezone.now())  # noqa: E731
+    return Heartbeat(beat, seconds=HEARTBEAT_SECONDS, name=f"noise-heartbeat-{run.pk}")
 
 
 def _mine(run: NoiseRun) -> Any:
@@ -284,7 +265,7 @@ def noise_run_execute(*, run_id: int) -> None:
     if run is None:
         logger.info("noise run %s is not queued; nothing to do", run_id)
         return
-    heartbeat = _Heartbeat(run.pk, run.attempt)
+    heartbeat = _heartbeat(run)
     heartbeat.start()
     try:
         _execute(run, heartbeat)
@@ -303,7 +284,7 @@ def _fail(run: NoiseRun, message: str) -> None:
     _mine(run).update(status=Status.FAILED, finished_at=timezone.now(), phase="failed", error=message)
 
 
-def _execute(run: NoiseRun, heartbeat: _Heartbeat) -> None:
+def _execute(run: NoiseRun, heartbeat: Heartbeat) -> None:
     from annotation.analysis.noise import detect
     from annotation.selectors.noise_input import noise_input_for_project
 

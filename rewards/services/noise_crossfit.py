@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.utils import timezone
 
 from annotation.models import Judge, NoiseRun
@@ -27,6 +26,7 @@ from rewards.services.examples import load_examples, source_for
 from rewards.services.runs import config_from
 from rewards.training import TrainingConfig
 from workbench.exceptions import ApplicationError
+from workbench.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 Status = NoiseRun.Status
@@ -51,27 +51,6 @@ class _Gone(Exception):
 
 def _mine(run_id: int, attempt: int) -> Any:
     return NoiseRun.objects.filter(pk=run_id, status=Status.RUNNING, attempt=attempt)
-
-
-class _Heartbeat(threading.Thread):
-    def __init__(self, run_id: int, attempt: int) -> None:
-        super().__init__(daemon=True, name=f"crossfit-heartbeat-{run_id}")
-        self.run_id, self.attempt = run_id, attempt
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
-                try:
-                    _mine(self.run_id, self.attempt).update(heartbeat_at=timezone.now())
-                except Exception:  # noqa: BLE001 - a locked database misses one beat, not the run
-                    logger.warning("noise run %s: heartbeat failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=HEARTBEAT_SECONDS * 2)
 
 
 class _Reporter:
@@ -118,7 +97,11 @@ def noise_crossfit_execute(*, run_id: int) -> None:
     if run is None:
         logger.info("noise run %s is not waiting for the reward model; nothing to do", run_id)
         return
-    heartbeat = _Heartbeat(run.pk, run.attempt)
+    heartbeat = Heartbeat(
+        lambda: _mine(run.pk, run.attempt).update(heartbeat_at=timezone.now()),
+        seconds=HEARTBEAT_SECONDS,
+        name=f"crossfit-heartbeat-{run.pk}",
+    )
     heartbeat.start()
     try:
         _execute(run)
