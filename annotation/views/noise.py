@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotation.models import NoiseRun, Project, ReviewAction
+from annotation.models import Judgment, NoiseRun, Project, ReviewAction
 from annotation.selectors import project_get
 from annotation.selectors.noise_flags import (
     FlagFilters,
@@ -77,13 +77,17 @@ def _run_context(project: Project) -> dict[str, Any]:
 @login_required
 def noise_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    filters, error = _filters(request)
     if request.htmx and request.GET.get("part") == "run":  # type: ignore[attr-defined]
         response = render(request, "annotation/noise.html#run-status", {"project": project, **_run_context(project)})
         run = latest_noise_run(project=project)
         if run is not None and run.is_finished:
             response["HX-Refresh"] = "true"  # the run ended: the whole page shows its flags
         return response
+    return _noise_page(request, project)
+
+
+def _noise_page(request: HttpRequest, project: Project, status: int = 200) -> HttpResponse:
+    filters, error = _filters(request)
     result = flag_list(project=project, filters=filters, page=_page_number(request))
     context = {
         "project": project,
@@ -97,7 +101,7 @@ def noise_page(request: HttpRequest, slug: str) -> HttpResponse:
         "next": "?" + _query(filters, page=result.page + 1) if result.has_more else "",
         **_run_context(project),
     }
-    return render(request, "annotation/noise.html", context, status=400 if error else 200)
+    return render(request, "annotation/noise.html", context, status=400 if error else status)
 
 
 @require_POST
@@ -117,8 +121,8 @@ def noise_run_create(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except ApplicationError as error:
         messages.error(request, error.message)
-    else:
-        messages.success(request, "Detector run queued; this page follows its progress.")
+        return _noise_page(request, project, status=error.status_code)  # the reason, on the page, as a 4xx
+    messages.success(request, "Detector run queued; this page follows its progress.")
     return redirect("annotation:noise", slug=slug)
 
 
@@ -144,7 +148,10 @@ def _review_url(judgment_id: int, filters: FlagFilters, **extra: Any) -> str:
 @require_GET
 @login_required
 def review_screen(request: HttpRequest, judgment_id: int) -> HttpResponse:
-    judgment = judgment_get_for_review(user=request.user, judgment_id=judgment_id)
+    return _review_page(request, judgment_get_for_review(user=request.user, judgment_id=judgment_id))
+
+
+def _review_page(request: HttpRequest, judgment: Judgment, status: int = 200) -> HttpResponse:
     filters, _ = _filters(request)
     last = None
     last_id = request.GET.get("last", "")
@@ -167,7 +174,7 @@ def review_screen(request: HttpRequest, judgment_id: int) -> HttpResponse:
         "labels": [r.label for r in item.responses],
         "next_id": next_flagged_judgment(project=judgment.project, filters=filters, after=judgment.pk),
     }
-    return render(request, "annotation/noise_review.html", context)
+    return render(request, "annotation/noise_review.html", context, status=status)
 
 
 @require_POST
@@ -195,7 +202,7 @@ def review_act(request: HttpRequest, judgment_id: int) -> HttpResponse:
         )
     except ApplicationError as error:
         messages.error(request, error.message)
-        return redirect(_review_url(judgment.pk, filters))
+        return _review_page(request, judgment, status=error.status_code)
     following = next_flagged_judgment(project=judgment.project, filters=filters, after=judgment.pk)
     if following is None:
         messages.success(request, f"{DONE_WORDS[done.action]} judgment #{judgment.pk}. No open flags left here.")
@@ -212,7 +219,7 @@ def review_undo(request: HttpRequest, action_id: int) -> HttpResponse:
         review_action_undo(action=action, user=request.user)
     except ApplicationError as error:
         messages.error(request, error.message)
-    else:
-        word = DONE_WORDS[action.action].lower()
-        messages.success(request, f"Undone: judgment #{action.judgment_id} is no longer {word}.")
+        return _review_page(request, action.judgment, status=error.status_code)
+    word = DONE_WORDS[action.action].lower()
+    messages.success(request, f"Undone: judgment #{action.judgment_id} is no longer {word}.")
     return redirect(_review_url(action.judgment_id, filters))

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.models import ExportJob, ImportJob, Judgment, Membership, Project
+from annotation.models import ExportJob, ImportJob, Judgment, Membership, Project, ReviewAction
 from annotation.services.assignments import assignment_claim
 from annotation.services.exports import export_dir
 from annotation.services.imports import import_file
@@ -47,7 +47,17 @@ def world(tmp_path: Path) -> dict:
     folder = export_dir(job=export)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text("# card")
-    return {"project": project, "users": users, "job": job, "assignment": assignment, "export": export}
+    judgment = Judgment.objects.filter(project=project).order_by("pk").first()
+    action = ReviewAction.objects.create(project=project, judgment=judgment, action="keep", user=users["admin"])
+    return {
+        "project": project,
+        "users": users,
+        "job": job,
+        "assignment": assignment,
+        "export": export,
+        "judgment": judgment,
+        "review_action": action,
+    }
 
 
 def _json(text: str) -> str:
@@ -176,6 +186,18 @@ PAGES = [
         {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
     ),
     ("annotation:export_file", lambda w: {"job_id": w["export"].pk, "name": "README.md"}, "get", RESEARCHERS_200),
+    ("annotation:noise", lambda w: {"slug": "demo"}, "get", RESEARCHERS_200),
+    # No detectors named, or too few judgments: the reason on the page, as a 400.
+    ("annotation:noise_run", lambda w: {"slug": "demo"}, "post", RESEARCHERS_400),
+    ("annotation:noise_review", lambda w: {"judgment_id": w["judgment"].pk}, "get", RESEARCHERS_200),
+    ("annotation:noise_review_act", lambda w: {"judgment_id": w["judgment"].pk}, "post", RESEARCHERS_400),
+    # Undoing a keep: the flags go back to open and the page follows the judgment.
+    (
+        "annotation:noise_review_undo",
+        lambda w: {"action_id": w["review_action"].pk},
+        "post",
+        {"anonymous": 302, "annotator": 403, "outsider": 404, "researcher": 302, "admin": 302},
+    ),
     (
         "admin:index",
         lambda w: {},
