@@ -1,11 +1,16 @@
-"""Detection quality of the cross-fitted reward model (and cleanlab's flip count) on planted label flips, against
-random and against the in-sample loss of a model trained on all the data, plus the retraining effect of cleaning.
+"""Noisy labels on planted flips: (a, b) the cross-fitted reward model (and cleanlab's flip count) against random and
+the in-sample loss of a model trained on all the data; retraining after cleaning, on a synthetic reward; (c) the
+model-free detectors on PandaLM's three annotators, against the best rule on the three labels
+(bench/noise_detection_pandalm.py).
 
-    .venv/bin/python bench/noise_detection.py            # the record run: writes its section of docs/benchmarks.md
-    .venv/bin/python bench/noise_detection.py --quick    # a smoke run on small sizes, printed only
+    .venv/bin/python bench/noise_detection.py                          # every part; writes their docs sections
+    .venv/bin/python bench/noise_detection.py --parts retrain,pandalm  # the parts named (synthetic, hh, retrain,
+                                                                       # pandalm); each writes its own section
+    .venv/bin/python bench/noise_detection.py --quick                  # a smoke run on small sizes, printed only
+    .venv/bin/python bench/noise_detection.py --parts retrain --pilot '{"n_train": 800}'  # a pilot, printed only
 
-The protocol (PROTOCOL below) was fixed before the record run and is written into the results. Everything runs on
-CPU with one torch thread; the model-free detectors' PandaLM part (c) is bench/noise_scoring.py's, not this one's.
+The protocol (PROTOCOL below) was fixed before the record runs and is written into the results. Everything runs on
+CPU with one torch thread.
 """
 
 from __future__ import annotations
@@ -35,13 +40,46 @@ PROTOCOL = {
                   "config": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 16, "max_length": 64}},
     "hh": {"rates": [0.2], "n": 160, "folds": 3, "ensemble_seeds": 1, "model": "MiniLM-L6 cut to 2 layers",
            "config": {"learning_rate": 2e-4, "epochs": 2, "batch_size": 16, "max_length": 64}},
-    # 200 training pairs: with 400 the tiny model reaches 100% held-out accuracy through 20% flips (pilot, flip
-    # seeds 100 and 101), leaving nothing for cleaning to win back.
-    "retrain": {"rate": 0.2, "n_train": 200, "n_test": 400, "folds": 5,
+    # Chosen in pilot runs on flip seeds 100 and 101 (docs/benchmarks.md, "Retraining protocol"): on the keyword
+    # task flips cost either nothing or the fold models could not find them; the weighted-words reward is learnt
+    # gradually with the pool size, so 20% flips cost accuracy where the fold models still rank them well.
+    "retrain": {"task": "weighted words", "rate": 0.2, "n_train": 1600, "n_test": 1000, "pool_seed": 10,
+                "test_seed": 11, "folds": 5, "ensemble_seeds": 1, "train_seeds": [0, 1, 2],
+                "model": {"hidden_size": 32, "layers": 2},
                 "config": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 16, "max_length": 64}},
+    "pandalm": {"rates": [0.1, 0.2, 0.3]},
     "bootstrap": 10000,
 }  # fmt: skip
-QUICK = {"flip_seeds": [0, 1], "synthetic_n": 150, "synthetic_rates": [0.2], "hh_n": 60, "retrain_n": 150}
+QUICK = {"flip_seeds": [0, 1], "synthetic_n": 150, "synthetic_rates": [0.2], "hh_n": 60, "retrain_n": 300,
+         "pandalm_rates": [0.2]}  # fmt: skip
+PILOT_SEEDS = [100, 101]  # --pilot: flip seeds apart from the record run's
+PARTS = ("synthetic", "hh", "retrain", "pandalm")
+BASE = {"bootstrap_samples": 50, "num_threads": 1, "seed": 0}
+# The weighted-words reward: every word of the vocabulary has a fixed weight; a response's reward is the sum.
+WORD_WEIGHT_SEED = 1234
+
+
+def weighted_word_examples(n: int, *, seed: int, length: int = 8):  # noqa: ANN201
+    """Pairs of `length`-word responses from the training core's synthetic vocabulary; the one whose words' weights
+    sum higher is better. A smooth reward with near-ties, learnt gradually (unlike the keyword rule, all or nothing)."""
+    import random
+
+    from rewards.training import PreferenceExample
+    from rewards.training.synthetic import WORDS
+
+    weight_rng = random.Random(WORD_WEIGHT_SEED)
+    weights = {word: weight_rng.gauss(0, 1) for word in WORDS}
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        responses = [" ".join(rng.choice(WORDS) for _ in range(length)) for _ in range(2)]
+        rewards = [sum(weights[w] for w in text.split()) for text in responses]
+        ranks = (1, 2) if rewards[0] > rewards[1] else (2, 1)
+        prompt = ({"role": "user", "content": f"say something ({seed}-{i})"},)
+        out.append(
+            PreferenceExample(prompt, tuple(responses), ranks, group_id=f"p{seed}-{i}", example_id=f"{seed}-{i}")
+        )
+    return out
 
 
 def metrics(truth: np.ndarray, score: np.ndarray, k: int) -> dict[str, float]:
@@ -94,32 +132,39 @@ def detection_runs(examples, config, *, rates, folds, ensemble, flip_seeds, log,
     return rows
 
 
-def retrain_runs(train_pool, test, config, *, rate, folds, flip_seeds, log):  # noqa: ANN001, ANN201
-    """Held-out accuracy after training on clean, flipped, flipped-then-removed and flipped-then-relabelled data."""
+def retrain_runs(train_pool, test, config, *, rate, folds, ensemble, train_seeds, flip_seeds, log):  # noqa: ANN001, ANN201
+    """Held-out accuracy after training on clean, flipped, flipped-then-removed and flipped-then-relabelled data,
+    each the mean over the same training seeds; the detector is `crossfit` on the flipped pool, k cleanlab's count."""
     import dataclasses
 
     from rewards.training import train
     from rewards.training.crossfit import confident_learning, crossfit, flip_labels
 
     def accuracy(examples) -> float:  # noqa: ANN001
-        outcome = train(config, examples, test)
-        return float(outcome.metrics.accuracy.value)
+        # The mean over training seeds: one seed's accuracy moves by a few points with the initialisation alone.
+        values = [train(config.replace(seed=s), examples, test).metrics.accuracy.value for s in train_seeds]
+        return float(np.mean(values))
 
-    clean = accuracy(train_pool)  # the clean run depends on no flip seed: one training seed, as every condition
+    clean = accuracy(train_pool)  # depends on no flip seed: the same training seeds as every condition
+    log(f"  retrain clean: {clean:.4f}")
     rows = []
     for seed in flip_seeds:
         noisy, flips = flip_labels(train_pool, rate, seed=seed)
-        result = crossfit(noisy, config, folds=folds)
+        result = crossfit(noisy, config, folds=folds, seeds=ensemble)
         cl = confident_learning(result)
         k = round((cl.flip_rate or 0.0) * len(result.scores))
-        top = {s.example_id for s in sorted(result.scores, key=lambda s: -s.p_wrong)[:k]}
+        ranked = sorted(result.scores, key=lambda s: -s.p_wrong)
+        top = {s.example_id for s in ranked[:k]}
+        truth = np.array([s.example_id in flips for s in ranked])
         removed = [e for e in noisy if e.example_id not in top]
         relabelled = [
             dataclasses.replace(e, ranks=tuple(max(e.ranks) + 1 - r for r in e.ranks)) if e.example_id in top else e
             for e in noisy
         ]
-        row = {"seed": seed, "k": k, "caught": len(top & flips), "clean": clean, "flipped": accuracy(noisy),
-               "removed": accuracy(removed), "relabelled": accuracy(relabelled)}  # fmt: skip
+        row = {"seed": seed, "k": k, "caught": len(top & flips), "planted": len(flips),
+               "detection": metrics(truth, np.array([s.p_wrong for s in ranked]), k), "clean": clean,
+               "flipped": accuracy(noisy), "removed": accuracy(removed),
+               "relabelled": accuracy(relabelled)}  # fmt: skip
         rows.append(row)
         log(f"  retrain seed {seed}: {row}")
     return rows
@@ -195,87 +240,88 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, printed only (a smoke run)")
     parser.add_argument("--no-doc", action="store_true", help="print only")
-    parser.add_argument("--skip-hh", action="store_true")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
+    parser.add_argument("--skip-hh", action="store_true", help="the same as leaving hh out of --parts")
+    parser.add_argument("--pilot", metavar="JSON", help="printed only, on the pilot flip seeds, with these retrain "
+                        'settings changed, e.g. \'{"n_train": 800, "ensemble_seeds": 3}\'')  # fmt: skip
     args = parser.parse_args()
+    if args.pilot:
+        PROTOCOL["retrain"].update(json.loads(args.pilot))
+        args.no_doc = True
+    parts = [part for part in args.parts.split(",") if part and not (args.skip_hh and part == "hh")]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}")
 
     import torch
-
-    from rewards.training import TrainingConfig
-    from rewards.training.synthetic import keyword_examples, make_tiny_model
 
     torch.set_num_threads(1)
     started = time.perf_counter()
     load_before = load_average()
-    p = PROTOCOL
-    seeds = QUICK["flip_seeds"] if args.quick else p["flip_seeds"]
-    resamples = p["bootstrap"]
+    seeds = PILOT_SEEDS if args.pilot else QUICK["flip_seeds"] if args.quick else PROTOCOL["flip_seeds"]
 
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="noise-bench-"))
+    raw: dict[str, list[dict]] = {}
+    sections: dict[str, list[str]] = {}
+    if "synthetic" in parts or "hh" in parts:
+        raw["synthetic"], raw["hh"], sections["noise_detection"] = detection_part(parts, seeds, args.quick, work, log)
+    if "retrain" in parts:
+        raw["retrain"], sections["noise_detection_retrain"] = retrain_part(seeds, args.quick, work, log)
+    if "pandalm" in parts:
+        raw["pandalm"], sections["noise_detection_pandalm"] = pandalm_part(seeds, args.quick, log)
+    elapsed = time.perf_counter() - started
+    footer = [
+        "",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}. Torch threads: 1. "
+        f"Load average before / after: {load_before:.2f} / {load_average():.2f} (other work shared the machine). "
+        f"Wall time of the command (all its parts): {elapsed / 60:.1f} min.",
+        f"- Command: `.venv/bin/python bench/noise_detection.py --parts {','.join(parts)}`",
+    ]
+    (work / "rows.json").write_text(json.dumps(raw, indent=1))
+    for name, lines in sections.items():
+        text = "\n".join(lines + footer)
+        print(text)
+        if not (args.quick or args.no_doc):
+            write_section(name, text)
+    print(f"raw rows: {work / 'rows.json'}")
+
+
+def detection_part(parts, seeds, quick, work, log):  # noqa: ANN001, ANN201
+    """(a) and (b): the cross-fitted reward model against the in-sample loss."""
+    from rewards.training import TrainingConfig
+    from rewards.training.synthetic import keyword_examples, make_tiny_model
+
+    p, resamples = PROTOCOL, PROTOCOL["bootstrap"]
     tiny = make_tiny_model(work / "tiny", kind="bert")
-    base = {"bootstrap_samples": 50, "num_threads": 1, "seed": 0}
-
-    syn = p["synthetic"]
-    log("(a) synthetic task")
-    syn_examples = keyword_examples(QUICK["synthetic_n"] if args.quick else syn["n"], seed=0)
-    syn_rows = detection_runs(
-        syn_examples, TrainingConfig(base_model=tiny, **syn["config"], **base),
-        rates=QUICK["synthetic_rates"] if args.quick else syn["rates"], folds=syn["folds"],
-        ensemble=syn["ensemble_seeds"], flip_seeds=seeds, log=log,
-    )  # fmt: skip
-
-    ret = p["retrain"]
-    log("retraining on the synthetic task")
-    n_train = QUICK["retrain_n"] if args.quick else ret["n_train"]
-    pool = keyword_examples(n_train, seed=10)
-    test = [e for e in keyword_examples(ret["n_test"], seed=11)]
-    ret_rows = retrain_runs(
-        pool, test, TrainingConfig(base_model=tiny, **ret["config"], **base), rate=ret["rate"], folds=ret["folds"],
-        flip_seeds=seeds, log=log,
-    )  # fmt: skip
-
+    syn, hh = p["synthetic"], p["hh"]
+    syn_rows: list[dict] = []
     hh_rows: list[dict] = []
-    hh = p["hh"]
-    if not args.skip_hh:
+    if "synthetic" in parts:
+        log("(a) synthetic task")
+        syn_rows = detection_runs(
+            keyword_examples(QUICK["synthetic_n"] if quick else syn["n"], seed=0),
+            TrainingConfig(base_model=tiny, **syn["config"], **BASE),
+            rates=QUICK["synthetic_rates"] if quick else syn["rates"], folds=syn["folds"],
+            ensemble=syn["ensemble_seeds"], flip_seeds=seeds, log=log,
+        )  # fmt: skip
+    if "hh" in parts:
         log("(b) HH-RLHF harmless")
         small = small_minilm(work / "minilm-2")
         hh_rows = detection_runs(
-            hh_examples(QUICK["hh_n"] if args.quick else hh["n"]),
-            TrainingConfig(base_model=small, **hh["config"], **base), rates=hh["rates"], folds=hh["folds"],
+            hh_examples(QUICK["hh_n"] if quick else hh["n"]),
+            TrainingConfig(base_model=small, **hh["config"], **BASE), rates=hh["rates"], folds=hh["folds"],
             ensemble=hh["ensemble_seeds"], flip_seeds=seeds, log=log,
         )  # fmt: skip
-    elapsed = time.perf_counter() - started
-
-    lines = [
-        "## Noisy labels: the cross-fitted reward model on planted flips (`bench/noise_detection.py`)",
-        "",
-        "### (a) Synthetic task (the training core's keyword preference, a tiny random BERT)",
-        "",
-        *summary_table(syn_rows, resamples),
-        "",
-        "### Retraining on the synthetic task: clean vs 20% flipped vs flipped-then-cleaned",
-        "",
-        "| condition | held-out accuracy (mean over seeds, 95% interval) |",
-        "|---|---|",
-    ]
-    for key, name in (("clean", "clean"), ("flipped", "20% flipped"), ("removed", "flipped, top-k removed"),
-                      ("relabelled", "flipped, top-k relabelled")):  # fmt: skip
-        lines.append(f"| {name} | {fmt([r[key] for r in ret_rows], resamples)} |")
-    for key, name in (("removed", "removing"), ("relabelled", "relabelling")):
-        value, low, high = recovery(ret_rows, key, resamples)
-        lines.append(f"| share of the lost accuracy won back by {name} | {value:.0%} [{low:.0%}, {high:.0%}] |")
-    caught = np.mean([r["caught"] / max(r["k"], 1) for r in ret_rows])
-    lines += ["", f"Top-k held {caught:.0%} true flips on average (k = cleanlab's estimated flip count)."]
+    lines = ["## Noisy labels: the cross-fitted reward model on planted flips (`bench/noise_detection.py`)"]
+    if syn_rows:
+        lines += ["", "### (a) Synthetic task (the training core's keyword preference, a tiny random BERT)", "",
+                  *summary_table(syn_rows, resamples)]  # fmt: skip
     if hh_rows:
         lines += ["", f"### (b) HH-RLHF harmless-base test, first {hh['n']} usable pairs ({hh['model']})", "",
                   *summary_table(hh_rows, resamples)]  # fmt: skip
     lines += [
-        "",
-        "### (c) PandaLM's three annotators",
-        "",
-        "The model-free detectors' benchmark (`bench/noise_scoring.py`, by the engineer who owns them) covers it.",
         "",
         "### Protocol (fixed before the record run)",
         "",
@@ -286,26 +332,77 @@ def main() -> None:
         "`confident_learning`; k for precision at k is cleanlab's estimated flip count (flip rate x judgments). "
         "In-sample loss: one model, same config, trained on all the judgments and scoring them. Random: AUROC 0.5, "
         "average precision and precision at k = the flip rate.",
-        f"- Sizes and settings: `{json.dumps({k: v for k, v in p.items() if k in ('synthetic', 'hh', 'retrain')})}`.",
-        "- Retraining: train pool `keyword_examples(n_train, seed=10)`, held-out `keyword_examples(n_test, seed=11)`, "
-        "20% flips; top-k by cross-fitted suspicion removed, or reversed; every condition trains with seed 0. "
-        "Share won back = (cleaned - flipped) / (clean - flipped), ratio of means over seeds.",
+        f"- Sizes and settings: `{json.dumps({'synthetic': syn, 'hh': hh})}`.",
         f"- HH-RLHF: a {hh['n']}-pair subset and MiniLM-L6 cut to its first 2 layers, {hh['config']['epochs']} "
         f"epochs, {hh['folds']} folds, 20% flips only: the full protocol (5 folds, 3 rates, full MiniLM) would take "
         "hours on this shared 2-core CPU (a 60-pair pilot took 2 minutes a seed).",
-        "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}. Torch threads: 1. "
-        f"Load average before / after: {load_before:.2f} / {load_average():.2f} (other work shared the machine). "
-        f"Wall time: {elapsed / 60:.1f} min.",
-        "- Command: `.venv/bin/python bench/noise_detection.py`",
     ]
-    text = "\n".join(lines)
-    print(text)
-    raw = {"synthetic": syn_rows, "retrain": ret_rows, "hh": hh_rows}
-    (work / "rows.json").write_text(json.dumps(raw, indent=1))
-    print(f"raw rows: {work / 'rows.json'}")
-    if not (args.quick or args.no_doc):
-        write_section("noise_detection", text)
+    return syn_rows, hh_rows, lines
+
+
+def retrain_part(seeds, quick, work, log):  # noqa: ANN001, ANN201
+    """Retraining on the weighted-words task: clean vs flipped vs flipped-then-cleaned, the same seeds throughout."""
+    from rewards.training import TrainingConfig
+    from rewards.training.synthetic import make_tiny_model
+
+    ret, resamples = PROTOCOL["retrain"], PROTOCOL["bootstrap"]
+    log("retraining on the weighted-words task")
+    model = make_tiny_model(work / "tiny-retrain", kind="bert", **ret["model"])
+    n_train = QUICK["retrain_n"] if quick else ret["n_train"]
+    rows = retrain_runs(
+        weighted_word_examples(n_train, seed=ret["pool_seed"]),
+        weighted_word_examples(ret["n_test"], seed=ret["test_seed"]),
+        TrainingConfig(base_model=model, **ret["config"], **BASE), rate=ret["rate"], folds=ret["folds"],
+        ensemble=ret["ensemble_seeds"], train_seeds=ret["train_seeds"], flip_seeds=seeds, log=log,
+    )  # fmt: skip
+    lines = [
+        "## Noisy labels: retraining after cleaning, on a synthetic reward (`bench/noise_detection.py --parts "
+        "retrain`)",
+        "",
+        f"The protocol above, unchanged: {n_train} training pairs, {ret['n_test']} held-out, "
+        f"{ret['rate']:.0%} flips, flip seeds {seeds}, training seeds {ret['train_seeds']}.",
+        "",
+        "| condition | held-out accuracy (mean over flip seeds, 95% interval) |",
+        "|---|---|",
+    ]
+    for key, name in (("clean", "clean"), ("flipped", f"{ret['rate']:.0%} flipped"),
+                      ("removed", "flipped, top-k removed"), ("relabelled", "flipped, top-k relabelled")):  # fmt: skip
+        lines.append(f"| {name} | {fmt([r[key] for r in rows], resamples, 4)} |")
+    lines.append(
+        f"| lost to flips (clean − flipped) | {fmt([r['clean'] - r['flipped'] for r in rows], resamples, 4)} |"
+    )
+    for key, name in (("removed", "removing"), ("relabelled", "relabelling")):
+        value, low, high = recovery(rows, key, resamples)
+        lines.append(f"| **share of the lost accuracy won back by {name}** | **{value:.0%} [{low:.0%}, {high:.0%}]** |")
+    lines += ["", "The detector on the flipped pool (cross-fitted, k = cleanlab's estimated flip count):", "",
+              "| AUROC | average precision | precision at k | k (planted) |", "|---|---|---|---|",
+              f"| {' | '.join(fmt([r['detection'][m] for r in rows], resamples) for m in ('auroc', 'ap', 'p_at_k'))} "
+              f"| {np.mean([r['k'] for r in rows]):.0f} ({rows[0]['planted']}) |", "",
+              "Per flip seed (accuracies are means over the training seeds):", "",
+              "| flip seed | k | flips in top-k | clean | flipped | removed | relabelled |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['seed']} | {r['k']} | {r['caught']} | {r['clean']:.4f} | {r['flipped']:.4f} | "
+                     f"{r['removed']:.4f} | {r['relabelled']:.4f} |")  # fmt: skip
+    lines += ["", f"Settings: `{json.dumps({**ret, 'n_train': n_train})}`."]
+    return rows, lines
+
+
+def pandalm_part(seeds, quick, log):  # noqa: ANN001, ANN201
+    """(c): the model-free detectors on PandaLM with individual annotators' labels flipped, and the oracle."""
+    from bench.noise_detection_pandalm import pandalm_runs, pandalm_table
+
+    pan, resamples = PROTOCOL["pandalm"], PROTOCOL["bootstrap"]
+    log("(c) PandaLM's three annotators")
+    rows = pandalm_runs(QUICK["pandalm_rates"] if quick else pan["rates"], seeds, metrics, log)
+    lines = [
+        "## Noisy labels: PandaLM's three annotators with planted flips (`bench/noise_detection.py --parts pandalm`)",
+        "",
+        f"999 items x 3 annotators; flip seeds {seeds}; every interval a bootstrap over the seeds.",
+        "",
+        *pandalm_table(rows, lambda values: fmt(values, resamples)),
+    ]
+    return rows, lines
 
 
 if __name__ == "__main__":
