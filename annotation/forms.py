@@ -5,6 +5,7 @@ from itertools import count
 from django import forms
 from django.utils.text import slugify
 
+from annotation.exports.options import COMBINED_DETECTOR
 from annotation.importers.formats import FORMATS
 from annotation.models import Judge, Membership, Project
 
@@ -136,6 +137,28 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
 
 
+def review_filter_fields(excluded_help: str) -> tuple[forms.BooleanField, forms.FloatField, forms.CharField]:
+    """The export page's and the training launch's "which judgments" fields for review and suspicion: leave out
+    excluded (and superseded) judgments, and those whose suspicion from a detector is above a threshold."""
+    return (
+        forms.BooleanField(required=False, initial=True, label="Leave out excluded judgments", help_text=excluded_help),
+        forms.FloatField(
+            required=False,
+            min_value=0,
+            max_value=1,
+            label="Leave out judgments whose suspicion is above",
+            help_text="0 to 1, from the noisy-label detectors' flags; empty keeps every judgment.",
+        ),
+        forms.CharField(
+            required=False,
+            max_length=32,
+            initial=COMBINED_DETECTOR,
+            label="Suspicion from detector",
+            help_text="combined (all detectors together) or one detector's name.",
+        ),
+    )
+
+
 class ExportForm(forms.Form):
     """The export page. Values go to annotation.exports.options.export_spec_validate, which also serves the API
     and the command, so every rule (and its message) lives there."""
@@ -152,25 +175,8 @@ class ExportForm(forms.Form):
         required=False, choices=Judge.Kind.choices, widget=forms.CheckboxSelectMultiple, help_text="Empty: every kind."
     )
     judges = forms.CharField(required=False, help_text="Judge names, comma-separated (empty: all).")
-    active_only = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Leave out excluded judgments",
-        help_text="Excluded by review or superseded by a correction. Off: a raw export includes them, with status.",
-    )
-    max_suspicion = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        label="Leave out judgments whose suspicion is above",
-        help_text="0 to 1, from the noisy-label detectors' flags; empty keeps every judgment.",
-    )
-    suspicion_detector = forms.CharField(
-        required=False,
-        max_length=32,
-        initial="combined",
-        label="Suspicion from detector",
-        help_text="combined (all detectors together) or one detector's name.",
+    active_only, max_suspicion, suspicion_detector = review_filter_fields(
+        "Excluded by review or superseded by a correction. Off: a raw export includes them, with status."
     )
     min_agreement = forms.FloatField(
         required=False, min_value=0, max_value=1, help_text="Keep comparisons whose judges agree at least this much."

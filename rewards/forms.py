@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from annotation.exports.options import COMBINED_DETECTOR
+from annotation.forms import review_filter_fields
 from annotation.models import Judge, Project
 from rewards.services.base_models import (
     ALLOWED_FORMS,
@@ -82,25 +83,8 @@ class TrainingRunForm(forms.Form):
         label="Held-out fraction (by prompt)", min_value=0, max_value=0.9, initial=DEFAULTS["eval_fraction"]
     )
     # Which judgments are data beyond projects and judges: rewards.services.examples.DataFilters, as exports have.
-    active_only = forms.BooleanField(
-        required=False,
-        initial=True,
-        label="Leave out excluded judgments",
-        help_text="Judgments a reviewer excluded or replaced by a correction stay out (the correction trains).",
-    )
-    max_suspicion = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        label="Leave out judgments whose suspicion is above",
-        help_text="0 to 1, from the noisy-label detectors' flags; empty keeps every judgment.",
-    )
-    suspicion_detector = forms.CharField(
-        required=False,
-        max_length=32,
-        initial=COMBINED_DETECTOR,
-        label="Suspicion from detector",
-        help_text="combined (all detectors together) or one detector's name.",
+    active_only, max_suspicion, suspicion_detector = review_filter_fields(
+        "Judgments a reviewer excluded or replaced by a correction stay out (the correction trains)."
     )
     max_steps = forms.IntegerField(required=False, min_value=1, help_text="Stop after this many steps (optional).")
 
