@@ -34,18 +34,7 @@ from workbench.exceptions import Conflict
 TAGS = ["exports"]
 
 
-class _Strict(serializers.Serializer):
-    """Unknown keys are refused (naming the key), as the command line refuses unknown flags."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({unknown[0]: [f"Unknown; known: {', '.join(sorted(self.fields))}."]})
-        return super().to_internal_value(data)
-
-
-class ExportFiltersSerializer(_Strict):
+class ExportFiltersSerializer(serializers.Serializer):
     judge_kinds = serializers.ListField(child=serializers.ChoiceField(choices=JUDGE_KINDS), required=False)
     judges = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=1000)
     active_only = serializers.BooleanField(
@@ -67,7 +56,7 @@ class ExportFiltersSerializer(_Strict):
     )
 
 
-class ExportOptionsSerializer(_Strict):
+class ExportOptionsSerializer(serializers.Serializer):
     conversational = serializers.BooleanField(required=False, help_text="Message lists instead of plain strings.")
     pairs = serializers.ChoiceField(choices=PAIR_MODES, required=False, help_text="How lists expand to pairs.")
     ties = serializers.ChoiceField(choices=TIE_MODES, required=False)
@@ -137,7 +126,7 @@ class ExportCreateApi(APIView):
     """Ask for an export: 202 with the job. Small projects are exported right after the request, big ones by a
     worker: poll the job until `status` is succeeded (then download its `files`) or failed (`error`)."""
 
-    class InputSerializer(_Strict):
+    class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=FORMATS)
         file_type = serializers.ChoiceField(choices=FILE_TYPES, default="jsonl")
         filters = ExportFiltersSerializer(required=False)

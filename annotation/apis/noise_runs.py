@@ -28,17 +28,6 @@ from annotation.services.noise_runs import (
 TAGS = ["noise"]
 
 
-class _Strict(serializers.Serializer):
-    """Unknown keys are refused (naming the key), as the command line refuses unknown flags."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({unknown[0]: [f"Unknown; known: {', '.join(sorted(self.fields))}."]})
-        return super().to_internal_value(data)
-
-
 class NoiseRunProgressSerializer(serializers.Serializer):
     done = serializers.IntegerField(help_text="Steps finished: each detector asked for, then the combined score.")
     total = serializers.IntegerField()
@@ -94,7 +83,7 @@ class NoiseRunCreateApi(APIView):
     succeeded (the flags are written), failed (`error`) or cancelled. 409 while another run of the project is open;
     400 for an unknown detector, folds out of range, or a project with too few judgments."""
 
-    class InputSerializer(_Strict):
+    class InputSerializer(serializers.Serializer):
         detectors = serializers.ListField(
             child=serializers.CharField(max_length=64),
             required=False,
