@@ -207,8 +207,8 @@ def _generators_by_category(table: VerdictTable, request: ReportRequest, options
     (a leaderboard from a handful of battles is all interval)."""
     if request.category:
         return {}
-    pairs = np.unique(np.stack([table.category, table.item]), axis=1)[0]  # one entry per (category, comparison)
-    counts = np.bincount(pairs, minlength=len(table.categories))
+    _, first = np.unique(table.item, return_index=True)  # a comparison's category is its prompt's: one per item
+    counts = np.bincount(table.category[first], minlength=len(table.categories))
     rated = counts >= MIN_CATEGORY_COMPARISONS
     small = sorted(name for name, ok in zip(table.categories, rated, strict=True) if not ok)
     keep = rated[table.category]
