@@ -102,7 +102,7 @@ def fit_bt_logistic(wins: np.ndarray) -> np.ndarray:
 
 
 def fit_bt_newton(
-    wins: np.ndarray, *, start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-9
+    wins: np.ndarray, *, start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-6
 ) -> np.ndarray:
     """The same maximum likelihood, many fits at once: wins (R, G, G) -> ratings (R, G) on the Elo scale, mean
     INIT_RATING over the generators that played in each fit, NaN for those that did not. `start`: ratings (G,) to

@@ -20,7 +20,7 @@ from annotation.analysis.bootstrap import Interval
 from annotation.analysis.judge_data import TIE, UNPARSED, A, B, JudgeData, human_indices
 from annotation.analysis.judge_metrics import Scope
 
-MATRIX_CHUNK = 32  # judge pairs resampled in one matrix product (memory: P × 8 × chunk floats)
+MATRIX_CHUNK = 32  # judge pairs resampled in one matrix product (memory: P × 6 × chunk floats)
 
 
 def _usable(label: np.ndarray) -> np.ndarray:
@@ -28,10 +28,18 @@ def _usable(label: np.ndarray) -> np.ndarray:
 
 
 def _kappa_columns(x: np.ndarray, y: np.ndarray, both: np.ndarray) -> np.ndarray:
-    """(8, N): [n, agree, x=A, x=B, x=T, y=A, y=B, y=T] per item where `both`."""
+    """(6, N): [n, agree, x=A, x=B, y=A, y=B] per item where `both`. The tie counts are n - A - B: leaving them out
+    of the resampled columns saves a quarter of the matrix's bootstrap (`_with_ties` puts them back)."""
     w = both.astype(float)
-    rows = [w, w * (x == y)] + [w * (x == c) for c in (A, B, TIE)] + [w * (y == c) for c in (A, B, TIE)]
-    return np.stack(rows)
+    return np.stack([w, w * (x == y), w * (x == A), w * (x == B), w * (y == A), w * (y == B)])
+
+
+def _with_ties(sums: np.ndarray) -> np.ndarray:
+    """[..., n, agree, x_A, x_B, y_A, y_B] -> [..., n, agree, x_A, x_B, x_T, y_A, y_B, y_T] (bootstrap.kappa's)."""
+    n = sums[..., 0:1]
+    x_tie = n - sums[..., 2:3] - sums[..., 3:4]
+    y_tie = n - sums[..., 4:5] - sums[..., 5:6]
+    return np.concatenate([sums[..., 0:4], x_tie, sums[..., 4:6], y_tie], axis=-1)
 
 
 @dataclass
@@ -86,8 +94,8 @@ def agreement_matrix(judge_data: JudgeData, judges: Sequence[str], scope: Scope 
         resampled = resamples.resample(sums, columns) if resamples.resamples else None
         totals = sums.sum(axis=0)
         for k, (i, j) in enumerate(chunk):
-            part = slice(8 * k, 8 * k + 8)
-            total, sample = totals[part], None if resampled is None else resampled[:, part]
+            part = slice(6 * k, 6 * k + 6)
+            total, sample = _with_ties(totals[part]), None if resampled is None else _with_ties(resampled[:, part])
             agree = bootstrap.interval(
                 bootstrap.ratio,
                 total[[1, 0]],

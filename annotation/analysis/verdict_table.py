@@ -62,7 +62,11 @@ class VerdictTable:
 
     def select(self, keep: np.ndarray) -> VerdictTable:
         """The rows where `keep` holds; the prompts renumbered to those left (the bootstrap draws from them)."""
-        kept_prompts, prompt = np.unique(self.prompt[keep], return_inverse=True)
+        # the prompts left, renumbered in their order (as np.unique would, without its sort)
+        present = np.zeros(len(self.prompts), dtype=bool)
+        present[self.prompt[keep]] = True
+        kept_prompts = np.flatnonzero(present)
+        prompt = (np.cumsum(present) - 1)[self.prompt[keep]]
         return dataclasses.replace(
             self,
             prompts=tuple(self.prompts[i] for i in kept_prompts),
