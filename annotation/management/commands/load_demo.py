@@ -68,9 +68,9 @@ DEMO_PROJECTS: list[dict[str, Any]] = [
         "name": "PandaLM with planted noise (demo)",
         "kind": "pairwise",
         "overlap": 4,
-        "description": "PandaLM's 200 items and three annotators with PLANTED noise: 20% of annotator2's decisive labels "
-        "flipped, and a synthetic fourth annotator who picks the response shown first in about two seconds. Open "
-        "Noisy labels: the detectors find them (demo_data/noisy/planted.json lists what was planted).",
+        "description": "PandaLM's 200 items and three annotators with PLANTED noise: 20% of annotator2's decisive "
+        "labels flipped, and a synthetic fourth annotator who picks the response shown first in about two seconds. "
+        "Open Noisy labels: the detectors find them (demo_data/noisy/planted.json lists what was planted).",
         "source": "PandaLM (Apache-2.0), Wang et al. 2023, with synthetic noise. demo_data/noisy/",
         "files": [("noisy/pandalm-planted-noise.first200.jsonl.gz", {})],
     },
