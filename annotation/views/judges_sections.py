@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from annotation.models import Project
+from annotation.services.judges_report import HUMAN_POOL
 from workbench.charts import IntervalPoint, interval_chart
 
 COLUMNS = (
@@ -167,9 +168,12 @@ def leaderboard_section(project: Project, data: dict[str, Any], params: dict[str
         return None
     reference = (data.get("judges_report") or {}).get("reference") or generators.get("reference") or ""
     baseline = generators.get("baseline") or ""
-    judges = list(generators.get("judges", {}))
+    # By name, the pooled humans last: PostgreSQL's jsonb does not keep the stored key order.
+    judges = sorted(generators.get("judges", {}), key=lambda judge: (judge == HUMAN_POOL, judge))
 
     def battles(judge: str, name: str, against: str = "") -> str:
+        if judge == HUMAN_POOL:  # not one judge: its battles are every human's, listed under each human
+            return ""
         return comparisons_link(project, params, judge, reference, show="generator", generator=name, baseline=against)
 
     rows = []
@@ -193,8 +197,8 @@ def leaderboard_section(project: Project, data: dict[str, Any], params: dict[str
 
     rows.sort(key=rating_of)
     agreement = []
-    for judge, info in generators.get("judges", {}).items():
-        found = info.get("agreement_with_reference")
+    for judge in judges:
+        found = generators["judges"][judge].get("agreement_with_reference")
         if found:
             agreement.append(
                 {

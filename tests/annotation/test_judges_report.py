@@ -196,6 +196,7 @@ def test_bias_charts_and_leaderboard_link_to_the_verdicts_behind_them(verdicts: 
     against = data["generators"]["judges"][llm]["agreement_with_reference"]
     assert against["generators"] == 2 and "spearman_interval" in against
     assert "Leaderboard agreement with humans (pooled)" in html
+    assert "judge=humans+%28pooled%29" not in html  # the pool is not one judge: its cells link nowhere
     report = data["judges_report"]
     assert set(report["category_agreement"]) == {"c0", "c1"}
     for part in report["category_agreement"].values():
