@@ -33,13 +33,9 @@ from annotation.selectors.noise_review import (
     review_action_get,
     review_item,
 )
+from annotation.services import noise_runs
 from annotation.services.review import MAX_REQUEUE, review_action_create, review_action_undo
 from workbench.exceptions import ApplicationError
-
-try:  # detector runs are built beside this page: until they exist the page shows flags made elsewhere
-    from annotation.services import noise_runs
-except ImportError:  # pragma: no cover - only before services/noise_runs.py exists
-    noise_runs = None  # type: ignore[assignment]
 
 DONE_WORDS = {"keep": "Kept", "correct": "Corrected", "exclude": "Excluded", "requeue": "Re-queued"}
 
@@ -63,13 +59,12 @@ def _page_number(request: HttpRequest) -> int:
 
 def _run_context(project: Project) -> dict[str, Any]:
     run = latest_noise_run(project=project)
-    available = noise_runs is not None
     return {
         "run": run,
         "run_open": run is not None and run.status in (NoiseRun.Status.QUEUED, NoiseRun.Status.RUNNING),
-        "runs_available": available,
-        "detectors": list(noise_runs.known_detectors()) if available else [],
-        "default_detectors": list(noise_runs.model_free_detectors()) if available else [],
+        "runs_available": True,
+        "detectors": list(noise_runs.known_detectors()),
+        "default_detectors": list(noise_runs.model_free_detectors()),
     }
 
 
@@ -108,9 +103,6 @@ def _noise_page(request: HttpRequest, project: Project, status: int = 200) -> Ht
 @login_required
 def noise_run_create(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get(user=request.user, slug=slug)
-    if noise_runs is None:
-        messages.error(request, "Detector runs are not available in this version.")
-        return redirect("annotation:noise", slug=slug)
     folds = request.POST.get("folds", "5")
     try:
         noise_runs.noise_run_start(
