@@ -48,12 +48,14 @@ PROTOCOL = {
                 "model": {"hidden_size": 32, "layers": 2},
                 "config": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 16, "max_length": 64}},
     "pandalm": {"rates": [0.1, 0.2, 0.3]},
+    # PandaLM as it ships: the humans' labels and the two model judges' verdicts (GPT-3.5, PandaLM-7B), never flipped.
+    "pandalm_judges": {"rates": [0.1, 0.2, 0.3], "judges": ["gpt-3.5-turbo", "pandalm-7b"]},
     "bootstrap": 10000,
 }  # fmt: skip
 QUICK = {"flip_seeds": [0, 1], "synthetic_n": 150, "synthetic_rates": [0.2], "hh_n": 60, "retrain_n": 300,
          "pandalm_rates": [0.2]}  # fmt: skip
 PILOT_SEEDS = [100, 101]  # --pilot: flip seeds apart from the record run's
-PARTS = ("synthetic", "hh", "retrain", "pandalm")
+PARTS = ("synthetic", "hh", "retrain", "pandalm", "pandalm_judges")
 BASE = {"bootstrap_samples": 50, "num_threads": 1, "seed": 0}
 # The weighted-words reward: every word of the vocabulary has a fixed weight; a response's reward is the sum.
 WORD_WEIGHT_SEED = 1234
@@ -269,8 +271,11 @@ def main() -> None:
         raw["synthetic"], raw["hh"], sections["noise_detection"] = detection_part(parts, seeds, args.quick, work, log)
     if "retrain" in parts:
         raw["retrain"], sections["noise_detection_retrain"] = retrain_part(seeds, args.quick, work, log)
-    if "pandalm" in parts:
-        raw["pandalm"], sections["noise_detection_pandalm"] = pandalm_part(seeds, args.quick, log)
+    for part in ("pandalm", "pandalm_judges"):
+        if part in parts:
+            raw[part], sections[f"noise_detection_{part}"] = pandalm_part(
+                seeds, args.quick, log, part == "pandalm_judges"
+            )
     elapsed = time.perf_counter() - started
     footer = [
         "",
@@ -388,19 +393,29 @@ def retrain_part(seeds, quick, work, log):  # noqa: ANN001, ANN201
     return rows, lines
 
 
-def pandalm_part(seeds, quick, log):  # noqa: ANN001, ANN201
-    """(c): the model-free detectors on PandaLM with individual annotators' labels flipped, and the oracle."""
+def pandalm_part(seeds, quick, log, with_judges=False):  # noqa: ANN001, ANN201
+    """(c): the model-free detectors on PandaLM with individual annotators' labels flipped, and the oracle; with
+    `with_judges`, the two model judges that ship with it join as other judges."""
     from bench.noise_detection_pandalm import pandalm_runs, pandalm_table
 
-    pan, resamples = PROTOCOL["pandalm"], PROTOCOL["bootstrap"]
-    log("(c) PandaLM's three annotators")
-    rows = pandalm_runs(QUICK["pandalm_rates"] if quick else pan["rates"], seeds, metrics, log)
+    key = "pandalm_judges" if with_judges else "pandalm"
+    pan, resamples = PROTOCOL[key], PROTOCOL["bootstrap"]
+    rates = QUICK["pandalm_rates"] if quick else pan["rates"]
+    if with_judges:
+        log("(c) PandaLM's three annotators and its two model judges")
+        title = "PandaLM's three annotators and two model judges, planted flips in the annotators' labels"
+        size = "999 items x (3 annotators + GPT-3.5 + PandaLM-7B); only the annotators' labels are flipped and scored"
+    else:
+        log("(c) PandaLM's three annotators")
+        title = "PandaLM's three annotators with planted flips"
+        size = "999 items x 3 annotators"
+    rows = pandalm_runs(rates, seeds, metrics, log, with_judges)
     lines = [
-        "## Noisy labels: PandaLM's three annotators with planted flips (`bench/noise_detection.py --parts pandalm`)",
+        f"## Noisy labels: {title} (`bench/noise_detection.py --parts {key}`)",
         "",
-        f"999 items x 3 annotators; flip seeds {seeds}; every interval a bootstrap over the seeds.",
+        f"{size}; flip seeds {seeds}; every interval a bootstrap over the seeds.",
         "",
-        *pandalm_table(rows, lambda values: fmt(values, resamples)),
+        *pandalm_table(rows, lambda values: fmt(values, resamples), with_judges),
     ]
     return rows, lines
 

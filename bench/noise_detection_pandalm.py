@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.noise_pandalm_quick import flip, load_labels, records, scores_for
+from bench.noise_pandalm_quick import flip, load_labels, load_model_judges, records, scores_for
 
 SCORED = ("combined", "other_judges", "crowdlab")
 
@@ -49,25 +49,29 @@ def pandalm_runs(
     flip_seeds: list[int],
     metrics: Callable[[np.ndarray, np.ndarray, int], dict[str, float]],
     log: Callable[[str], None],
+    with_judges: bool = False,
 ) -> list[dict[str, Any]]:
     """Per rate and flip seed: metrics of each detector, of the Bayes-optimal posterior and the planted and
     estimated flip counts. k (precision at k) is the detectors' own estimate of the wrong labels: the sum over
-    judgments of `other_judges`' P(label wrong), Dawid-Skene's expected count."""
+    the human labels of `other_judges`' P(label wrong), Dawid-Skene's expected count. `with_judges`: the two model
+    judges' verdicts (never flipped) join the records as other judges; only the human labels are scored."""
     from annotation.analysis.noise.detect import DETECTORS, combine, detect
 
     clean = load_labels()
+    judges = load_model_judges() if with_judges else None
     rows = []
     for rate in rates:
         for seed in flip_seeds:
             labels, flipped = flip(clean, rate, seed)
-            data = records(labels)
+            data = records(labels, judges)
+            human = data.judge_is_human
             flags = {name: detect(data, [name]).get(name, []) for name in DETECTORS}
             flags["combined"] = combine(flags)
             truth = flipped.ravel()
-            k = round(float(scores_for(data, flags["other_judges"]).sum()))
+            k = round(float(scores_for(data, flags["other_judges"])[human].sum()))
             row: dict[str, Any] = {"rate": rate, "seed": seed, "k": k, "planted": int(truth.sum())}
             for name in SCORED:
-                row[name] = metrics(truth, scores_for(data, flags[name]), k)
+                row[name] = metrics(truth, scores_for(data, flags[name])[human], k)
             row["bayes"] = metrics(truth, bayes_posterior(labels, clean, rate).ravel(), k)
             rows.append(row)
             log(f"  PandaLM rate {rate:.0%} seed {seed}: combined AUROC {row['combined']['auroc']:.3f}, "
@@ -75,11 +79,14 @@ def pandalm_runs(
     return rows
 
 
-def pandalm_table(rows: list[dict[str, Any]], fmt: Callable[[list[float]], str]) -> list[str]:
+def pandalm_table(
+    rows: list[dict[str, Any]], fmt: Callable[[list[float]], str], with_judges: bool = False
+) -> list[str]:
     lines = ["| flip rate | method | AUROC | average precision | precision at k | k (planted) |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     names = {"combined": "combined suspicion", "other_judges": "`other_judges`", "crowdlab": "`crowdlab`",
              "bayes": "Bayes-optimal rule on the three labels (oracle)"}  # fmt: skip
+    oracle = "labels-only oracle" if with_judges else "oracle"
     for rate in sorted({r["rate"] for r in rows}):
         part = [r for r in rows if r["rate"] == rate]
         counts = f"{np.mean([r['k'] for r in part]):.0f} ({np.mean([r['planted'] for r in part]):.0f})"
@@ -88,5 +95,5 @@ def pandalm_table(rows: list[dict[str, Any]], fmt: Callable[[list[float]], str])
             lines.append(f"| {rate:.0%} | {name} | {' | '.join(cells)} | {counts} |")
         lines.append(f"| {rate:.0%} | random | 0.500 | {rate:.3f} | {rate:.3f} | |")
         gap = fmt([r["bayes"]["auroc"] - r["combined"]["auroc"] for r in part])
-        lines.append(f"| {rate:.0%} | oracle − combined (AUROC) | {gap} | | | |")
+        lines.append(f"| {rate:.0%} | {oracle} − combined (AUROC) | {gap} | | | |")
     return lines
