@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.db import connection
@@ -50,3 +51,17 @@ def kill(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait(timeout=20)
+
+
+def wait_until(row, condition, worker: subprocess.Popen, log: Path, timeout: float, poll: float = 0.2):  # noqa: ANN001, ANN201
+    """Reload a job's row (a training run, noise run, import job) until `condition(row)` holds; fail at once if the
+    worker process died, or after `timeout` seconds, with the row's state and the worker log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row.refresh_from_db()
+        if condition(row):
+            return row
+        assert worker.poll() is None, f"the worker died:\n{log.read_text()[-3000:]}"
+        time.sleep(poll)
+    state = f"{row._meta.model_name} {row.pk} is {row.status} ({getattr(row, 'phase', '')})"
+    raise AssertionError(f"{state} after {timeout} s; worker log:\n{log.read_text()[-3000:]}")

@@ -19,7 +19,7 @@ from annotation.services.import_jobs import import_job_create
 from annotation.tasks import import_job_run_task
 from tests.factories import ProjectFactory
 from tests.workers import start_worker as start_queue_worker
-from tests.workers import stop
+from tests.workers import stop, wait_until
 from workbench.celery import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,14 +71,7 @@ def start_worker(broker_url: str | None = None) -> subprocess.Popen:
 
 
 def wait_for(job: ImportJob, process: subprocess.Popen, timeout: float = 90) -> ImportJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.is_finished:
-            return job
-        assert process.poll() is None, f"the worker died:\n{LOG.read_text()[-3000:]}"
-        time.sleep(0.3)
-    raise AssertionError(f"job still {job.status} after {timeout}s; worker log:\n{LOG.read_text()[-3000:]}")
+    return wait_until(job, lambda j: j.is_finished, process, LOG, timeout, poll=0.3)
 
 
 @pytest.mark.worker

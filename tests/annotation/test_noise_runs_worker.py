@@ -20,7 +20,7 @@ from annotation.models import Judgment, LabelFlag, NoiseRun
 from annotation.services.noise_runs import HEARTBEAT_TIMEOUT, noise_run_retry, noise_run_start, noise_runs_reap
 from tests.annotation.noise_runs_data import bulk_crowd, crowd
 from tests.factories import ProjectFactory
-from tests.workers import kill, start_worker, stop
+from tests.workers import kill, start_worker, stop, wait_until
 
 LOG = Path(os.environ["WORKBENCH_DATA_DIR"]) / "noise-worker.log"
 WORKER = {"queues": "default", "pool": "prefork", "extra": ("--concurrency", "1")}
@@ -28,14 +28,7 @@ Status = NoiseRun.Status
 
 
 def _wait(run: NoiseRun, condition, worker, timeout: float = 180) -> NoiseRun:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if condition(run):
-            return run
-        assert worker.poll() is None, f"the worker died:\n{LOG.read_text()[-3000:]}"
-        time.sleep(0.05)
-    raise AssertionError(f"run {run.pk} is {run.status} ({run.phase}); worker log:\n{LOG.read_text()[-3000:]}")
+    return wait_until(run, condition, worker, LOG, timeout, poll=0.05)
 
 
 @pytest.mark.worker

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from annotation.services.imports import import_file
 from annotation.services.noise_runs import PHASE_AWAITING_MODEL, noise_run_start
 from rewards.services.noise_crossfit import noise_crossfit_execute
 from tests.factories import ProjectFactory
-from tests.workers import start_worker, stop
+from tests.workers import start_worker, stop, wait_until
 
 LOG = Path(os.environ["WORKBENCH_DATA_DIR"]) / "noise-crossfit-worker.log"
 # One process serves both queues here; deployed, the gpu queue has a worker of its own (same task code).
@@ -46,14 +45,7 @@ def training_options(reference: str) -> dict[str, object]:
 
 
 def wait(run: NoiseRun, worker, timeout: float = 240) -> NoiseRun:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_finished:
-            return run
-        assert worker.poll() is None, f"the worker died:\n{LOG.read_text()[-3000:]}"
-        time.sleep(0.3)
-    raise AssertionError(f"run {run.pk} is {run.status} ({run.phase}); worker log:\n{LOG.read_text()[-3000:]}")
+    return wait_until(run, lambda r: r.is_finished, worker, LOG, timeout, poll=0.3)
 
 
 @pytest.mark.worker

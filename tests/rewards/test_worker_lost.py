@@ -5,7 +5,6 @@ heartbeats stop, and a restart on a new worker trains it to the end."""
 from __future__ import annotations
 
 import os
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,21 +22,14 @@ from rewards.services.runs import (
 )
 from tests.factories import ProjectFactory
 from tests.rewards.conftest import keyword_pairs_file
-from tests.workers import kill, start_worker, stop
+from tests.workers import kill, start_worker, stop, wait_until
 
 LOG = Path(os.environ["WORKBENCH_DATA_DIR"]) / "gpu-worker.log"
 GPU_WORKER = {"queues": "gpu", "pool": "prefork", "extra": ("--concurrency", "1", "--max-tasks-per-child", "1")}
 
 
 def wait(run: TrainingRun, condition, worker, timeout: float = 120) -> TrainingRun:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if condition(run):
-            return run
-        assert worker.poll() is None, f"the worker died:\n{LOG.read_text()[-3000:]}"
-        time.sleep(0.2)
-    raise AssertionError(f"run {run.pk} is {run.status} at step {run.step}; worker log:\n{LOG.read_text()[-3000:]}")
+    return wait_until(run, condition, worker, LOG, timeout)
 
 
 @pytest.mark.worker
