@@ -101,6 +101,10 @@ def fit_bt_logistic(wins: np.ndarray) -> np.ndarray:
     return SCALE * model.coef_[0] + INIT_RATING
 
 
+NEWTON_RIDGE = 1e-9
+FLAT_GRADIENT = 1e-9
+
+
 def fit_bt_newton(
     wins: np.ndarray, *, start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-6
 ) -> np.ndarray:
@@ -114,19 +118,27 @@ def fit_bt_newton(
     theta = np.zeros(wins.shape[:2])
     if start is not None:
         theta += (start - INIT_RATING) * math.log(BASE) / SCALE
+    active = np.arange(len(theta))  # fits still moving: each stops at its own convergence
     for _ in range(max_iter):
-        p = expit(theta[:, :, None] - theta[:, None, :])
-        gradient = (wins - games * p).sum(axis=2)
-        curvature = games * p * (1 - p)
+        w, n, t = wins[active], games[active], theta[active]
+        p = expit(t[:, :, None] - t[:, None, :])
+        gradient = (w - n * p).sum(axis=2)
+        curvature = n * p * (1 - p)
         # negative Hessian plus the mean over played generators: the likelihood ignores a common shift
-        hessian = -curvature + share
-        hessian[:, np.arange(g), np.arange(g)] += curvature.sum(axis=2) + ~played
+        hessian = -curvature + share[active]
+        # + NEWTON_RIDGE: a comparison graph in pieces leaves one shift per piece free; the ridge keeps the batched
+        # solve regular (the gradient along such a shift is zero, so the step and the fixed point do not change).
+        hessian[:, np.arange(g), np.arange(g)] += curvature.sum(axis=2) + ~played[active] + NEWTON_RIDGE
         try:
             step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # a comparison graph in pieces
+        except np.linalg.LinAlgError:  # not expected with the ridge; kept as the safe path
             step = (np.linalg.pinv(hessian) @ gradient[:, :, None])[:, :, 0]
-        theta += np.clip(step, -5.0, 5.0)  # damped: a generator that never loses drifts instead of jumping
-        if np.max(np.abs(step)) < tol:
+        theta[active] = t + np.clip(step, -5.0, 5.0)  # damped: a generator that never loses drifts, not jumps
+        # A fit stops when its step is under tol, or when its likelihood is flat (every expected win count within
+        # FLAT_GRADIENT of the observed): a generator that never loses has no finite rating and would drift forever.
+        moving = (np.max(np.abs(step), axis=1) >= tol) & (np.max(np.abs(gradient), axis=1) >= FLAT_GRADIENT)
+        active = active[moving]
+        if not len(active):
             break
     theta -= (theta * played).sum(axis=1, keepdims=True) / np.maximum(played.sum(axis=1, keepdims=True), 1)
     return np.where(played, SCALE / math.log(BASE) * theta + INIT_RATING, np.nan)

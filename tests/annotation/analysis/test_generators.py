@@ -170,6 +170,40 @@ def test_bootstrap_fits_are_the_same_likelihood_as_logistic_regression() -> None
         assert newton[k] == pytest.approx(400 / math.log(10) * mm + 1000, abs=0.01)
 
 
+def test_a_generator_that_never_loses_stops_the_fit_early_and_leaves_the_others_exact() -> None:
+    """Its rating has no finite maximum: the fit stops once the likelihood is flat (not after max_iter steps of
+    drifting), ranks it first, and the other generators' ratings are the fit of their own battles; a graph in two
+    pieces solves too (the ridge), each piece centred by the common mean."""
+    wins = np.zeros((2, 4, 4))
+    wins[:, 0, 1], wins[:, 0, 2] = 6, 4  # generator 0 beats 1 and 2 every time
+    wins[:, 1, 2], wins[:, 2, 1] = 7, 3
+    wins[1, 3, 1], wins[1, 1, 3] = 2, 2  # resample 1: a fourth generator, even with 1
+    calls: list[int] = []
+    real_solve = np.linalg.solve
+
+    def counting_solve(a, b):  # noqa: ANN001, ANN202
+        calls.append(len(a))
+        return real_solve(a, b)
+
+    np.linalg.solve = counting_solve
+    try:
+        ratings = bt_module.fit_bt_newton(wins, max_iter=100)
+    finally:
+        np.linalg.solve = real_solve
+    assert len(calls) < 30
+    assert np.all(ratings[:, 0] > ratings[:, 1:3].max(axis=1) + 1000)
+    gap = 400 / math.log(10) * math.log(7 / 3)  # 1 against 2 alone: their own likelihood's maximum
+    assert ratings[0, 1] - ratings[0, 2] == pytest.approx(gap, abs=1e-3)
+    assert ratings[1, 1] - ratings[1, 3] == pytest.approx(0.0, abs=1e-3)
+    assert np.isnan(ratings[0, 3])
+    pieces = np.zeros((1, 4, 4))
+    pieces[0, 0, 1], pieces[0, 1, 0], pieces[0, 2, 3], pieces[0, 3, 2] = 3, 1, 1, 1
+    split = bt_module.fit_bt_newton(pieces)
+    assert split[0, 0] - split[0, 1] == pytest.approx(400 / math.log(10) * math.log(3), abs=1e-3)
+    assert split[0, 2] == pytest.approx(split[0, 3], abs=1e-6)
+    assert np.nanmean(split) == pytest.approx(1000.0)
+
+
 def test_bt_anchor_follows_fastchat_and_can_be_turned_off() -> None:
     verdicts = [
         Verdict(i, f"q{i}", "j", "llm", label, generator_a=a, generator_b=b)
