@@ -44,3 +44,24 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), kind="bert")
+
+
+_DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """WORKBENCH_TEST_DATABASE_ONLY=1 (scripts/test's PostgreSQL pass) keeps only the tests that open the database:
+    the others (the analysis and training cores, settings, scripts) read no SQL and have run in the SQLite pass."""
+    if os.environ.get("WORKBENCH_TEST_DATABASE_ONLY") != "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_database = item.get_closest_marker("django_db") is not None or bool(
+            _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        (keep if uses_database else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
