@@ -43,10 +43,12 @@ from workbench.exceptions import ApplicationError, PermissionDenied
 @require_GET
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
+    if not researcher_projects(user=request.user).exists():
+        # Runs are visible to the researchers of every project they train on: a pure annotator sees none.
+        raise PermissionDenied("Reward models are for the researchers of a project.")
     training_runs_reap()
     runs = run_list_for_user(user=request.user)
-    can_launch = researcher_projects(user=request.user).exists()
-    return render(request, "rewards/run_list.html", {"runs": runs, "can_launch": can_launch})
+    return render(request, "rewards/run_list.html", {"runs": runs})
 
 
 @require_http_methods(["GET", "POST"])

@@ -52,10 +52,9 @@ def client_for(world: dict, who: str) -> Client:
 
 RESEARCHERS = {"anonymous": 302, "annotator": 404, "outsider": 404, "researcher": 200, "admin": 200}
 ACTED = RESEARCHERS | {"researcher": 302, "admin": 302}
-EVERYONE = {"anonymous": 302, "annotator": 200, "outsider": 200, "researcher": 200, "admin": 200}
 LAUNCHERS = {"anonymous": 302, "annotator": 403, "outsider": 200, "researcher": 200, "admin": 200}
 PAGES = [
-    ("rewards:run_list", lambda w: {}, "get", EVERYONE),
+    ("rewards:run_list", lambda w: {}, "get", LAUNCHERS),
     ("rewards:run_new", lambda w: {}, "get", LAUNCHERS),
     ("rewards:run_new", lambda w: {}, "post", {k: 400 if v == 200 else v for k, v in LAUNCHERS.items()}),
     ("rewards:run_detail", lambda w: {"run_id": w["done"].pk}, "get", RESEARCHERS),
