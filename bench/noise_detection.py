@@ -47,6 +47,12 @@ PROTOCOL = {
                 "test_seed": 11, "folds": 5, "ensemble_seeds": 1, "train_seeds": [0, 1, 2],
                 "model": {"hidden_size": 32, "layers": 2},
                 "config": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 16, "max_length": 64}},
+    # The training core's own synthetic task (the issue's "synthetic task"): keyword preference, sized so that 20%
+    # flips cost accuracy (200 pairs, 8 epochs; pilot in docs/benchmarks.md, "Retraining on the keyword task").
+    "retrain_keyword": {"task": "keyword", "rate": 0.2, "n_train": 200, "n_test": 1000, "pool_seed": 10,
+                        "test_seed": 11, "folds": 5, "ensemble_seeds": 1, "train_seeds": [0, 1, 2],
+                        "model": {"hidden_size": 32, "layers": 2},
+                        "config": {"learning_rate": 1e-3, "epochs": 8, "batch_size": 16, "max_length": 64}},
     "pandalm": {"rates": [0.1, 0.2, 0.3]},
     # PandaLM as it ships: the humans' labels and the two model judges' verdicts (GPT-3.5, PandaLM-7B), never flipped.
     "pandalm_judges": {"rates": [0.1, 0.2, 0.3], "judges": ["gpt-3.5-turbo", "pandalm-7b"]},
@@ -55,7 +61,7 @@ PROTOCOL = {
 QUICK = {"flip_seeds": [0, 1], "synthetic_n": 150, "synthetic_rates": [0.2], "hh_n": 60, "retrain_n": 300,
          "pandalm_rates": [0.2]}  # fmt: skip
 PILOT_SEEDS = [100, 101]  # --pilot: flip seeds apart from the record run's
-PARTS = ("synthetic", "hh", "retrain", "pandalm", "pandalm_judges")
+PARTS = ("synthetic", "hh", "retrain", "retrain_keyword", "pandalm", "pandalm_judges")
 BASE = {"bootstrap_samples": 50, "num_threads": 1, "seed": 0}
 # The weighted-words reward: every word of the vocabulary has a fixed weight; a response's reward is the sum.
 WORD_WEIGHT_SEED = 1234
@@ -248,7 +254,8 @@ def main() -> None:
                         'settings changed, e.g. \'{"n_train": 800, "ensemble_seeds": 3}\'')  # fmt: skip
     args = parser.parse_args()
     if args.pilot:
-        PROTOCOL["retrain"].update(json.loads(args.pilot))
+        for key in ("retrain", "retrain_keyword"):
+            PROTOCOL[key].update(json.loads(args.pilot))
         args.no_doc = True
     parts = [part for part in args.parts.split(",") if part and not (args.skip_hh and part == "hh")]
     if unknown := set(parts) - set(PARTS):
@@ -269,8 +276,9 @@ def main() -> None:
     sections: dict[str, list[str]] = {}
     if "synthetic" in parts or "hh" in parts:
         raw["synthetic"], raw["hh"], sections["noise_detection"] = detection_part(parts, seeds, args.quick, work, log)
-    if "retrain" in parts:
-        raw["retrain"], sections["noise_detection_retrain"] = retrain_part(seeds, args.quick, work, log)
+    for part in ("retrain", "retrain_keyword"):
+        if part in parts:
+            raw[part], sections[f"noise_detection_{part}"] = retrain_part(seeds, args.quick, work, log, part)
     for part in ("pandalm", "pandalm_judges"):
         if part in parts:
             raw[part], sections[f"noise_detection_{part}"] = pandalm_part(
@@ -345,24 +353,26 @@ def detection_part(parts, seeds, quick, work, log):  # noqa: ANN001, ANN201
     return syn_rows, hh_rows, lines
 
 
-def retrain_part(seeds, quick, work, log):  # noqa: ANN001, ANN201
-    """Retraining on the weighted-words task: clean vs flipped vs flipped-then-cleaned, the same seeds throughout."""
+def retrain_part(seeds, quick, work, log, key="retrain"):  # noqa: ANN001, ANN201
+    """Retraining on a synthetic task (weighted words, or the training core's keyword task): clean vs flipped vs
+    flipped-then-cleaned, the same seeds throughout."""
     from rewards.training import TrainingConfig
-    from rewards.training.synthetic import make_tiny_model
+    from rewards.training.synthetic import keyword_examples, make_tiny_model
 
-    ret, resamples = PROTOCOL["retrain"], PROTOCOL["bootstrap"]
-    log("retraining on the weighted-words task")
-    model = make_tiny_model(work / "tiny-retrain", kind="bert", **ret["model"])
+    ret, resamples = PROTOCOL[key], PROTOCOL["bootstrap"]
+    examples = keyword_examples if ret["task"] == "keyword" else weighted_word_examples
+    log(f"retraining on the {ret['task']} task")
+    model = make_tiny_model(work / f"tiny-{key}", kind="bert", **ret["model"])
     n_train = QUICK["retrain_n"] if quick else ret["n_train"]
     rows = retrain_runs(
-        weighted_word_examples(n_train, seed=ret["pool_seed"]),
-        weighted_word_examples(ret["n_test"], seed=ret["test_seed"]),
+        examples(n_train, seed=ret["pool_seed"]),
+        examples(ret["n_test"], seed=ret["test_seed"]),
         TrainingConfig(base_model=model, **ret["config"], **BASE), rate=ret["rate"], folds=ret["folds"],
         ensemble=ret["ensemble_seeds"], train_seeds=ret["train_seeds"], flip_seeds=seeds, log=log,
     )  # fmt: skip
+    task = "the training core's keyword task" if ret["task"] == "keyword" else "a synthetic reward"
     lines = [
-        "## Noisy labels: retraining after cleaning, on a synthetic reward (`bench/noise_detection.py --parts "
-        "retrain`)",
+        f"## Noisy labels: retraining after cleaning, on {task} (`bench/noise_detection.py --parts {key}`)",
         "",
         f"The protocol above, unchanged: {n_train} training pairs, {ret['n_test']} held-out, "
         f"{ret['rate']:.0%} flips, flip seeds {seeds}, training seeds {ret['train_seeds']}.",
