@@ -253,7 +253,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, printed only (a smoke run)")
     parser.add_argument("--no-doc", action="store_true", help="print only")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {','.join(PARTS)}")
+    default_parts = ",".join(part for part in PARTS if part != "hh_full")  # hh_full is a GPU run: asked for by name
+    parser.add_argument("--parts", default=default_parts, help=f"comma-separated, of {','.join(PARTS)}")
     parser.add_argument("--skip-hh", action="store_true", help="the same as leaving hh out of --parts")
     parser.add_argument("--pilot", metavar="JSON", help="printed only, on the pilot flip seeds, with these retrain "
                         'settings changed, e.g. \'{"n_train": 800, "ensemble_seeds": 3}\'')  # fmt: skip
