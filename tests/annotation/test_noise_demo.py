@@ -58,3 +58,15 @@ def test_the_detectors_find_the_planted_noise_of_the_demo(django_capture_on_comm
     assert page.status_code == 200
     top = sorted(key, key=lambda pk: -combined.get(pk, 0.0))[:20]
     assert sum((key[pk], judge[pk]) in planted for pk in top) >= 18
+
+
+def test_the_demo_imports_are_import_jobs_listed_with_the_others() -> None:
+    from annotation.management.commands.load_demo import DEMO_PROJECTS
+    from annotation.models import ImportJob
+
+    call_command("load_demo", stdout=StringIO())
+    jobs = ImportJob.objects.filter(origin=ImportJob.Origin.COMMAND)
+    assert jobs.count() == sum(len(spec["files"]) for spec in DEMO_PROJECTS)
+    assert set(jobs.values_list("status", flat=True)) == {ImportJob.Status.SUCCEEDED}
+    noisy = jobs.filter(project__slug="demo-noisy")
+    assert noisy.exists() and all(job.created_by.username == "researcher" for job in noisy)

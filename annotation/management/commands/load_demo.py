@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from annotation.models import Membership, Project
-from annotation.services.imports import import_file
+from annotation.services.import_jobs import import_job_run_here
 from annotation.services.projects import membership_set, project_create, project_update
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo_data"
@@ -128,7 +128,10 @@ class Command(BaseCommand):
             membership_set(project=project, user=users["researcher"], role=Membership.Role.RESEARCHER)
             membership_set(project=project, user=users["annotator"], role=Membership.Role.ANNOTATOR)
             for relative, import_options in files:
-                report = import_file(project=project, path=DEMO_DIR / relative, options=import_options)
+                # An import job like any command-line import: listed under the project's recent imports.
+                _job, report = import_job_run_here(
+                    project=project, path=DEMO_DIR / relative, options=import_options, user=users["researcher"]
+                )
                 self.stdout.write(f"  {project.slug}: {report.summary().splitlines()[0]}")
         # scripts/start shows the line with "Log in as" from this command's output.
         if created_names:
