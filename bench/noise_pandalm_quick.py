@@ -37,15 +37,15 @@ MODEL_JUDGES = (("gpt-3.5-turbo-testset-v1.json", "gpt_result"), ("pandalm-7b-te
 MODEL_CODES = {"1": 1, "2": 2, "0": 0, "Tie": 0}  # anything else (GPT's unparsable text) is no verdict: -1
 
 
-def load_model_judges(directory: Path = DATA.parent) -> np.ndarray:
+def load_model_judges(path: Path = DATA) -> np.ndarray:
     """(items, 2) verdicts of the two model judges that ship with the test set (GPT-3.5, PandaLM-7B), joined on
-    `idx`, in the humans' coding; -1 where the judge gave no usable verdict."""
+    `idx` in the test set's item order, in the humans' coding; -1 where the judge gave no usable verdict or none."""
+    order = [int(item["idx"]) for item in json.loads(path.read_text())]
     out = []
     for name, key in MODEL_JUDGES:
-        verdicts = {
-            int(row["idx"]): MODEL_CODES.get(str(row[key]), -1) for row in json.loads((directory / name).read_text())
-        }
-        out.append([verdicts.get(i, -1) for i in range(len(verdicts))])
+        rows = json.loads((path.parent / name).read_text())
+        verdicts = {int(row["idx"]): MODEL_CODES.get(str(row[key]), -1) for row in rows}
+        out.append([verdicts.get(idx, -1) for idx in order])
     return np.array(out, dtype=np.int64).T
 
 
@@ -63,7 +63,7 @@ def flip(labels: np.ndarray, rate: float, seed: int) -> tuple[np.ndarray, np.nda
 def records(labels: np.ndarray, judges: np.ndarray | None = None) -> NoiseInput:
     """One comparison per item (response ids 2i and 2i+1), one pairwise judgment per annotator label, item by item;
     with `judges` ((items, m) model verdicts, -1 for none), each item's model verdicts follow its human labels as
-    non-human judges m+1... Human rows come first within an item, so `human_rows` finds them."""
+    non-human judges m+1..., and `judge_is_human` marks the human rows (in the order of `labels.ravel()`)."""
     n, m = labels.shape
     table = labels if judges is None else np.concatenate([labels, judges], axis=1)
     present = table.ravel() >= 0
